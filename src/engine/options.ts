@@ -1,0 +1,142 @@
+/**
+ * The options both adapters take, their defaults, and the checks that turn a misuse into a
+ * `ConfigError` when the middleware is created rather than a surprise in production.
+ */
+import { type CookieCodec, PrivateCodec, SignedCodec } from '../cookie/codec';
+import { type CookieOptions, MAX_AGE_CAP_SECONDS, SetCookieWriter } from '../cookie/serialize';
+import { ConfigError } from '../errors';
+import { MemoryStore } from '../store/memory';
+import type { SessionStore } from '../store/types';
+
+/** Something the engine reports that is not an error of the request. */
+export type SessionEvent =
+  | { type: 'invalid-cookie' }
+  | { type: 'corrupt-session'; error: Error }
+  | { type: 'store-unavailable'; error: Error }
+  | { type: 'late-commit-failed'; error: Error };
+
+/** Options of `session()` in `latchkey/express` and `latchkey/koa`. */
+export interface SessionOptions {
+  /**
+   * One secret or a list, each at least 32 characters. The first signs (or seals); all are
+   * accepted; a cookie accepted under an older one is re-issued under the first.
+   * Koa: defaults to `app.keys`.
+   */
+  secret?: string | readonly string[];
+  /** Default: a new {@link MemoryStore}. */
+  store?: SessionStore;
+  /** Cookie name. Default `sid`. */
+  name?: string;
+  /** Session lifetime in seconds. Default 86 400 (one day). */
+  ttl?: number;
+  /** `'persistent'` (default): the cookie has Max-Age. `'browser-session'`: no Max-Age, the state still expires. */
+  lifecycle?: 'persistent' | 'browser-session';
+  /**
+   * When the TTL is pushed forward. `'sliding'` (default): on change, and on read-only
+   * traffic once half the TTL is spent (at most one write per half-TTL). `'on-change'`:
+   * only when the session changes. `'on-every-request'`: on every request that loads it.
+   */
+  ttlExtension?: 'on-change' | 'on-every-request' | 'sliding';
+  /** Seconds after creation at which a session ends however active it is (OWASP absolute timeout). Off by default. */
+  absoluteTtl?: number;
+  /** `'on-update'` (default): every committed change hands out a new cookie value. `'on-renew'`: only `renew()` does. */
+  rotation?: 'on-update' | 'on-renew';
+  /** How long a rotated-out cookie value keeps working, in ms. Default 10 000; 0 for none. */
+  rotationGraceMs?: number;
+  cookie?: CookieOptions;
+  /** `'signed'` (HMAC, readable) or `'private'` (AES-256-GCM). Default `'signed'`, `'private'` with a stateless store. */
+  contentSecurity?: 'signed' | 'private';
+  /** Deadline for every store call, in ms. Default 2 000. */
+  storeTimeoutMs?: number;
+  /** On a failed load: `'fail'` (default, 503) or `'anonymous'` (serve an empty session that is not saved). */
+  onStoreError?: 'fail' | 'anonymous';
+  /** Receives events such as a corrupt record or a failed late commit. Default: `console.warn` for all but invalid cookies. */
+  onEvent?: (event: SessionEvent) => void;
+  /** The clock, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Options after defaults and checks. */
+export interface ResolvedOptions {
+  store: SessionStore;
+  codec: CookieCodec;
+  writer: SetCookieWriter;
+  ttl: number;
+  persistent: boolean;
+  ttlExtension: 'on-change' | 'on-every-request' | 'sliding';
+  absoluteTtl: number | undefined;
+  rotateOnUpdate: boolean;
+  rotationGraceMs: number;
+  storeTimeoutMs: number;
+  anonymousOnStoreError: boolean;
+  onEvent: (event: SessionEvent) => void;
+  now: () => number;
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+function defaultOnEvent(event: SessionEvent): void {
+  if (event.type !== 'invalid-cookie') console.warn(`latchkey: ${event.type}: ${event.error.message}`);
+}
+
+/** Applies defaults and validates; throws `ConfigError`. */
+export function resolveOptions(options: SessionOptions): ResolvedOptions {
+  const secrets = checkSecrets(options.secret);
+  const store = options.store ?? new MemoryStore();
+  const name = options.name ?? 'sid';
+  const ttl = options.ttl ?? 86_400;
+  positive('ttl', ttl);
+  if (ttl > MAX_AGE_CAP_SECONDS && (options.lifecycle ?? 'persistent') === 'persistent') {
+    // RFC 6265bis 5.5: a user agent caps Max-Age at 400 days; a longer TTL would outlive its cookie silently.
+    throw new ConfigError('ttl must not exceed 400 days (34 560 000 s): browsers cap cookie Max-Age there (RFC 6265bis)');
+  }
+  if (options.absoluteTtl !== undefined) positive('absoluteTtl', options.absoluteTtl);
+  const graceMs = options.rotationGraceMs ?? 10_000;
+  if (!(graceMs >= 0) || !Number.isFinite(graceMs)) throw new ConfigError('rotationGraceMs must be 0 or a positive number of ms');
+  const storeTimeoutMs = options.storeTimeoutMs ?? 2_000;
+  positive('storeTimeoutMs', storeTimeoutMs);
+  oneOf('lifecycle', options.lifecycle, ['persistent', 'browser-session']);
+  oneOf('ttlExtension', options.ttlExtension, ['on-change', 'on-every-request', 'sliding']);
+  oneOf('rotation', options.rotation, ['on-update', 'on-renew']);
+  oneOf('contentSecurity', options.contentSecurity, ['signed', 'private']);
+  oneOf('onStoreError', options.onStoreError, ['fail', 'anonymous']);
+  const security = options.contentSecurity ?? (store.stateless ? 'private' : 'signed');
+  return {
+    store,
+    codec: security === 'private' ? new PrivateCodec(secrets, name) : new SignedCodec(secrets),
+    writer: new SetCookieWriter(name, options.cookie),
+    ttl,
+    persistent: (options.lifecycle ?? 'persistent') === 'persistent',
+    ttlExtension: options.ttlExtension ?? 'sliding',
+    absoluteTtl: options.absoluteTtl,
+    rotateOnUpdate: (options.rotation ?? 'on-update') === 'on-update',
+    rotationGraceMs: graceMs,
+    storeTimeoutMs,
+    anonymousOnStoreError: options.onStoreError === 'anonymous',
+    onEvent: options.onEvent ?? defaultOnEvent,
+    now: options.now ?? Date.now,
+  };
+}
+
+function checkSecrets(secret: string | readonly string[] | undefined): string[] {
+  const list = typeof secret === 'string' ? [secret] : secret ? [...secret] : [];
+  if (list.length === 0) throw new ConfigError('a secret is required (session({ secret }); Koa also accepts app.keys)');
+  for (const s of list) {
+    if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(`every secret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+    }
+  }
+  return list;
+}
+
+function positive(name: string, value: number): void {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new ConfigError(`${name} must be a positive number`);
+  }
+}
+
+function oneOf(name: string, value: string | undefined, allowed: readonly string[]): void {
+  if (value !== undefined && !allowed.includes(value)) {
+    throw new ConfigError(`${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`);
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * `latchkey`: the session engine's public surface: stores, their contract, errors and types.
+ * Adapters live in `latchkey/express` (and later `latchkey/koa`); the store conformance
+ * kit in `latchkey/testing`.
+ */
+export type { Session, SessionData, SessionStatus, SessionValue } from './engine/session';
+export type { SessionEvent, SessionOptions } from './engine/options';
+export type { CookieOptions } from './cookie/serialize';
+export type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './store/types';
+export { MemoryStore, type MemoryStoreOptions } from './store/memory';
+export { startExpiredDeletion } from './store/expired';
+export {
+  ConfigError,
+  LoadError,
+  SaveError,
+  SessionError,
+  StoreTimeoutError,
+  UpdateError,
+  VersionConflictError,
+  type LoadErrorKind,
+  type WriteErrorKind,
+} from './errors';

@@ -1,0 +1,178 @@
+/**
+ * The embedded default store: one process, bounded, expiring. Values are kept as one
+ * flat `[key, json, key, json…]` array per session rather than a Map, which keeps a
+ * one-value session near 200 bytes of heap.
+ */
+import { VersionConflictError } from '../errors';
+import { newId, newValidator, sameHash, splitKey } from './keys';
+import type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './types';
+
+/** Options of {@link MemoryStore}. */
+export interface MemoryStoreOptions {
+  /** At most this many sessions are kept; the least recently used is evicted first. Default 100 000. */
+  maxSessions?: number;
+  /** How often expired sessions are swept, in ms, on an unref'd timer. Default 60 000; 0 turns the sweep off. */
+  sweepIntervalMs?: number;
+  /** The clock, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+class Entry {
+  constructor(
+    public hash: string,
+    public pairs: string[],
+    public version: number,
+    public expiresAt: number,
+    public readonly createdAt: number,
+    public previousHash: string | undefined = undefined,
+    public previousUntil = 0,
+  ) {}
+}
+
+/**
+ * In-process session store. Never keeps the process alive; TTL is checked on every read,
+ * and expired sessions are also swept on a timer so memory does not grow with abandoned sessions
+ * (express-session's MemoryStore only drops them when read).
+ *
+ * @example
+ * ```ts
+ * app.use(session({ secret, store: new MemoryStore({ maxSessions: 50_000 }) }));
+ * ```
+ */
+export class MemoryStore implements SessionStore {
+  readonly stateless = false;
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxSessions: number;
+  private readonly now: () => number;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.maxSessions = options.maxSessions ?? 100_000;
+    this.now = options.now ?? Date.now;
+    const every = options.sweepIntervalMs ?? 60_000;
+    if (every > 0) {
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
+  }
+
+  /** How many sessions are held, expired ones not yet swept included. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async load(key: string): Promise<LoadedSession | null> {
+    const parts = splitKey(key);
+    if (!parts) return null;
+    const entry = this.live(parts.id);
+    if (!entry) return null;
+    const stale = this.match(entry, parts.hash);
+    if (stale === null) return null;
+    const state: SessionState = new Map();
+    const pairs = entry.pairs;
+    for (let i = 0; i < pairs.length; i += 2) state.set(pairs[i]!, pairs[i + 1]!);
+    return { state, version: entry.version, expiresAt: entry.expiresAt, createdAt: entry.createdAt, stale };
+  }
+
+  async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
+    const now = this.now();
+    let id = newId();
+    // 128 random bits do not collide in practice; the loop makes "never overwrites" a guarantee.
+    while (this.entries.has(id)) id = newId();
+    const { key, hash } = newValidator(id);
+    const pairs: string[] = [];
+    for (const [k, v] of state) pairs.push(k, v);
+    this.entries.set(id, new Entry(hash, pairs, 1, now + ttl * 1000, meta?.createdAt ?? now));
+    this.evict();
+    return key;
+  }
+
+  async update(key: string, change: SessionChange, ttl: number): Promise<string | null> {
+    const parts = splitKey(key);
+    const entry = parts && this.live(parts.id);
+    if (!parts || !entry) return null;
+    const stale = this.match(entry, parts.hash);
+    if (stale === null) return null;
+    if (change.expectedVersion !== undefined && change.expectedVersion !== entry.version) {
+      throw new VersionConflictError(change.expectedVersion, entry.version);
+    }
+    const now = this.now();
+    entry.pairs = applyChange(entry.pairs, change);
+    entry.version += 1;
+    entry.expiresAt = now + ttl * 1000;
+    if (!change.rotate || stale) return key;
+    const next = newValidator(parts.id);
+    entry.previousHash = change.graceMs > 0 ? entry.hash : undefined;
+    entry.previousUntil = now + change.graceMs;
+    entry.hash = next.hash;
+    return next.key;
+  }
+
+  async updateTtl(key: string, ttl: number): Promise<string | null> {
+    const parts = splitKey(key);
+    const entry = parts && this.live(parts.id);
+    if (!parts || !entry || this.match(entry, parts.hash) === null) return null;
+    entry.expiresAt = this.now() + ttl * 1000;
+    return key;
+  }
+
+  async delete(key: string): Promise<void> {
+    const parts = splitKey(key);
+    if (parts) this.entries.delete(parts.id);
+  }
+
+  async deleteExpired(): Promise<number> {
+    return this.sweep();
+  }
+
+  /** Stops the sweep timer (it is unref'd, so this is only needed to tidy up tests). */
+  close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  private sweep(): number {
+    const now = this.now();
+    let removed = 0;
+    for (const [id, entry] of this.entries) {
+      if (entry.expiresAt <= now) {
+        this.entries.delete(id);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** The entry if present and unexpired, moved to the most-recently-used end. */
+  private live(id: string): Entry | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    this.entries.delete(id);
+    if (entry.expiresAt <= this.now()) return undefined;
+    this.entries.set(id, entry);
+    return entry;
+  }
+
+  /** false: the current key; true: a previous key inside its grace; null: neither. */
+  private match(entry: Entry, hash: string): boolean | null {
+    if (sameHash(entry.hash, hash)) return false;
+    if (entry.previousHash !== undefined && this.now() < entry.previousUntil && sameHash(entry.previousHash, hash)) return true;
+    return null;
+  }
+
+  private evict(): void {
+    while (this.entries.size > this.maxSessions) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
+}
+
+function applyChange(pairs: string[], change: SessionChange): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < pairs.length; i += 2) {
+    const k = pairs[i]!;
+    if (!change.removed.has(k) && !change.set.has(k)) out.push(k, pairs[i + 1]!);
+  }
+  for (const [k, v] of change.set) out.push(k, v);
+  return out;
+}
