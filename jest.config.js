@@ -3,10 +3,12 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleNameMapper: {
     '^latchkey$': '<rootDir>/src/index.ts',
     '^latchkey/express$': '<rootDir>/src/middleware/express.ts',
+    '^latchkey/koa$': '<rootDir>/src/middleware/koa.ts',
+    '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
   },
   testTimeout: 30000,

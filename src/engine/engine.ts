@@ -3,8 +3,9 @@
  * `Session`; `commit` decides, from the session's status, which single store write (if
  * any) to make and which Set-Cookie (if any) to send. Adapters only translate.
  */
+import { MAX_COOKIE_BYTES } from '../cookie/codec';
 import { cookieValues } from '../cookie/parse';
-import { LoadError, VersionConflictError } from '../errors';
+import { LoadError, SaveError, VersionConflictError } from '../errors';
 import type { SessionStore } from '../store/types';
 import { withDeadline } from './deadline';
 import { type ResolvedOptions, type SessionOptions, resolveOptions } from './options';
@@ -299,7 +300,13 @@ export class SessionEngine implements SessionListener {
 
   private cookie(s: Session, key: string, ttl: number): string {
     const o = this.options;
-    return o.writer.write(o.codec.protect(key), o.persistent ? ttl : undefined, this.secure(s));
+    const value = o.codec.protect(key);
+    const size = o.writer.name.length + 1 + value.length;
+    if (size > MAX_COOKIE_BYTES) {
+      // Browsers drop such a cookie silently (RFC 6265bis 5.6): fail loudly instead, never truncate.
+      throw new SaveError('serialization', `session cookie would be ${size} bytes (name + value); browsers keep at most ${MAX_COOKIE_BYTES}`);
+    }
+    return o.writer.write(value, o.persistent ? ttl : undefined, this.secure(s));
   }
 
   private secure(s: Session): boolean {

@@ -1,0 +1,133 @@
+/**
+ * One app, built the same way on every framework, so a scenario table runs against each
+ * adapter and a behaviour that differs between them fails a test. The routes live in one
+ * framework-free function; the adapters are the only thing that differs.
+ */
+import type { RequestListener } from 'node:http';
+import express5 from 'express';
+import type { Session, SessionOptions } from 'latchkey';
+import { session as expressSession } from 'latchkey/express';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const express4 = require('express4') as typeof express5;
+
+export interface RouteResult {
+  status: number;
+  body: unknown;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The routes every test app serves. */
+export async function handle(s: Session, path: string, q: URLSearchParams): Promise<RouteResult> {
+  const key = q.get('key') ?? 'k';
+  const delay = Number(q.get('delay') ?? 0);
+  if (delay > 0) await sleep(delay);
+  const ok = (): RouteResult => ({ status: 200, body: { status: s.status, isNew: s.isNew, keys: s.keys() } });
+  switch (path) {
+    case '/anon':
+      return { status: 200, body: 'anon' };
+    case '/read':
+      return { status: 200, body: { value: s.get(key) ?? null, isNew: s.isNew, status: s.status } };
+    case '/dump':
+      return { status: 200, body: Object.fromEntries(s.entries()) };
+    case '/set':
+      s.set(key, JSON.parse(q.get('json') ?? 'null'));
+      return ok();
+    case '/incr': {
+      const n = (s.get(key) as number | undefined) ?? 0;
+      s.set(key, n + 1);
+      return { status: 200, body: n + 1 };
+    }
+    case '/remove':
+      s.remove(key);
+      return ok();
+    case '/clear':
+      s.clear();
+      return ok();
+    case '/purge':
+      s.purge();
+      return ok();
+    case '/renew':
+      s.renew();
+      return ok();
+    case '/login':
+      s.set('user', q.get('user') ?? 'ada');
+      s.renew();
+      return ok();
+    case '/set-then-500':
+      s.set(key, 'lost');
+      return { status: 500, body: 'failed' };
+    case '/set-then-503':
+      s.set(key, 'lost');
+      return { status: 503, body: 'failed' };
+    case '/set-then-throw':
+      s.set(key, 'lost');
+      throw new Error('handler failed');
+    case '/set-bad':
+      return { status: 200, body: { error: trySetBad(s, q.get('kind') ?? '') } };
+    default:
+      return { status: 404, body: 'no route' };
+  }
+}
+
+function trySetBad(s: Session, kind: string): string | null {
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  const values: Record<string, unknown> = {
+    function: () => 1,
+    bigint: BigInt(1),
+    cycle,
+    symbol: Symbol('x'),
+    undefined: undefined,
+    nested: { f: () => 1 },
+    nan: Number.NaN,
+  };
+  try {
+    s.set(`bad-${kind}`, values[kind]);
+    return null;
+  } catch (err) {
+    return err instanceof TypeError ? `TypeError: ${err.message}` : `other: ${String(err)}`;
+  }
+}
+
+/** What the error path answers, alike on every framework: the error's status and code. */
+export function errorBody(err: unknown): { status: number; body: { error: string } } {
+  const e = err as { status?: number; code?: string; message?: string };
+  return { status: typeof e.status === 'number' ? e.status : 500, body: { error: e.code ?? e.message ?? 'error' } };
+}
+
+export interface Framework {
+  name: string;
+  /** A request listener serving the test routes behind latchkey with `options`. */
+  app(options: SessionOptions, setup?: (app: unknown) => void): RequestListener;
+}
+
+function expressFramework(name: string, lib: typeof express5): Framework {
+  return {
+    name,
+    app(options, setup) {
+      const app = lib();
+      setup?.(app);
+      app.use(expressSession(options));
+      app.use((req, res, next) => {
+        const q = new URL(req.originalUrl, 'http://x').searchParams;
+        handle(req.session, req.path, q).then((r) => res.status(r.status).json(r.body), next);
+      });
+      app.use((err: unknown, _req: express5.Request, res: express5.Response, _next: express5.NextFunction) => {
+        const { status, body } = errorBody(err);
+        res.status(status).json(body);
+      });
+      return app as unknown as RequestListener;
+    },
+  };
+}
+
+export const express5Framework = expressFramework('express 5', express5);
+export const express4Framework = expressFramework('express 4', express4);
+
+/** Every framework the shared scenario table runs against. */
+export const frameworks: Framework[] = [express5Framework, express4Framework];
+
+export const SECRET = 'a-test-secret-that-is-long-enough-0001';
+export const OLD_SECRET = 'an-older-secret-that-is-long-enough-02';
