@@ -6,7 +6,7 @@
 import { MAX_COOKIE_BYTES } from '../cookie/codec';
 import { cookieValues } from '../cookie/parse';
 import { LoadError, SaveError, VersionConflictError } from '../errors';
-import type { SessionStore } from '../store/types';
+import type { SessionState, SessionStore } from '../store/types';
 import { withDeadline } from './deadline';
 import { type ResolvedOptions, type SessionOptions, resolveOptions } from './options';
 import { Session, type SessionListener } from './session';
@@ -14,6 +14,8 @@ import { Session, type SessionListener } from './session';
 /** How often an update is retried after a version conflict before the request fails. */
 const MAX_UPDATE_ATTEMPTS = 5;
 const CACHE_CONTROL_OK = /(?:^|[\s,])(?:private|no-store)(?:$|[\s,=])/i;
+
+type PendingChange = { set: Map<string, string>; removed: Set<string> };
 
 /** Called when an open session first changes, so an adapter can arm its commit lazily. */
 export type OpenChangeHook = (session: Session) => void;
@@ -149,85 +151,90 @@ export class SessionEngine implements SessionListener {
 
   private async write(s: Session): Promise<string | undefined> {
     const o = this.options;
+    const status = s.status;
+    const state = s.view();
+    // Snapshot this request's per-key changes; anything set from here on is a late change.
+    const change = s.takeChanges();
     const killed = s.deleteKey;
-    if (killed !== null && s.status !== 'renewed') {
+    if (killed !== null && status !== 'renewed') {
       // Purged, expired or corrupt: delete first, so a failure below can never leave a logout undone.
       await this.call('delete', () => this.store.delete(killed));
       s.deleteKey = null;
     }
     const expire = killed !== null ? o.writer.expire(this.secure(s)) : undefined;
-    switch (s.status) {
+    switch (status) {
       case 'purged':
         return expire;
       case 'renewed':
-        return this.renew(s);
+        return this.renew(s, state);
       case 'changed':
-        return s.key === null ? this.saveNew(s, expire) : this.update(s);
+        if (s.key === null) return state.size === 0 ? expire : this.saveNew(s, state);
+        return state.size === 0 ? this.purgeEmptied(s, s.key) : this.update(s, s.key, change);
       case 'unchanged':
         return s.key === null ? expire : this.extend(s);
     }
   }
 
-  private async saveNew(s: Session, otherwise: string | undefined): Promise<string | undefined> {
-    const state = s.view();
-    if (state.size === 0) return otherwise;
+  private async saveNew(s: Session, state: SessionState): Promise<string> {
     const createdAt = this.options.now();
     const ttl = this.ttlFrom(createdAt);
-    s.takeChanges();
     const key = await this.call('save', () => this.store.save(state, ttl, { createdAt }));
     s.key = key;
     return this.cookie(s, key, ttl);
   }
 
-  private async renew(s: Session): Promise<string | undefined> {
-    const state = s.view();
+  private async renew(s: Session, state: SessionState): Promise<string | undefined> {
     const old = s.deleteKey;
+    s.deleteKey = null;
     if (state.size === 0) {
       if (old === null) return undefined;
       await this.call('delete', () => this.store.delete(old));
-      s.deleteKey = null;
       return this.options.writer.expire(this.secure(s));
     }
     const createdAt = s.createdAt || this.options.now();
     const ttl = this.ttlFrom(createdAt);
-    // Save the new record before deleting the old one: if the save fails, the user stays logged
-    // in under the old key rather than losing the session; if the delete fails, the request fails.
-    s.takeChanges();
+    // Save the new record before deleting the old one: if the save fails, the user keeps the
+    // old session rather than losing it; if the delete fails, the request fails.
     const key = await this.call('save', () => this.store.save(state, ttl, { createdAt }));
     if (old !== null) await this.call('delete', () => this.store.delete(old));
-    s.deleteKey = null;
     s.key = key;
     return this.cookie(s, key, ttl);
   }
 
-  private async update(s: Session): Promise<string | undefined> {
+  /** An existing session the handler emptied is purged. */
+  private async purgeEmptied(s: Session, key: string): Promise<string> {
+    await this.call('delete', () => this.store.delete(key));
+    s.key = null;
+    return this.options.writer.expire(this.secure(s));
+  }
+
+  private async update(s: Session, key: string, change: PendingChange): Promise<string | undefined> {
     const o = this.options;
-    if (s.view().size === 0) {
-      // An emptied session is purged.
-      const key = s.key!;
-      await this.call('delete', () => this.store.delete(key));
-      return o.writer.expire(this.secure(s));
-    }
-    const key = s.key!;
-    const { set, removed } = s.takeChanges();
     const ttl = this.ttlFrom(s.createdAt);
     let version = s.version;
     let stale = s.stale;
     for (let attempt = 1; ; attempt++) {
-      const rotate = o.rotateOnUpdate && !stale;
+      // Per-key changes commute, so only a rotation needs the version to be the one we loaded:
+      // two rotations racing would each hand out a key, and one of them would die after the grace.
+      // After too many conflicts we save without rotating rather than fail or lose the change.
+      const rotate = o.rotateOnUpdate && !stale && attempt < MAX_UPDATE_ATTEMPTS;
       try {
         const next = await this.call('update', () =>
-          this.store.update(key, { set, removed, expectedVersion: version, rotate, graceMs: o.rotationGraceMs }, ttl),
+          this.store.update(
+            key,
+            { set: change.set, removed: change.removed, expectedVersion: rotate ? version : undefined, rotate, graceMs: o.rotationGraceMs },
+            ttl,
+          ),
         );
-        if (next === null) return this.gone(s, set);
+        if (next === null) return this.gone(s, change.set);
         s.key = next;
         // A request on a rotated-out key sends nothing: the response that rotated carries the current value.
         return stale ? undefined : this.cookie(s, next, ttl);
       } catch (err) {
-        if (!(err instanceof VersionConflictError) || attempt >= MAX_UPDATE_ATTEMPTS) throw err;
-        // Another request committed first: reload for its version (and whether our key was rotated out), reapply ours.
+        if (!(err instanceof VersionConflictError)) throw err;
+        // Another request committed first: reload for its version and whether our key was rotated out, then reapply.
         const fresh = await this.call('load', () => this.store.load(key));
-        if (fresh === null) return this.gone(s, set);
+        if (fresh === null) return this.gone(s, change.set);
         version = fresh.version;
         stale = fresh.stale === true;
       }

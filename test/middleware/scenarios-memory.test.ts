@@ -1,0 +1,4 @@
+import { MemoryStore } from 'latchkey';
+import { describeScenarios } from '../support/scenarios';
+
+describeScenarios('MemoryStore', () => new MemoryStore({ sweepIntervalMs: 0 }));
