@@ -1,0 +1,87 @@
+// The Express example: log in (renew), a visit counter, a small cart, log out (purge).
+// Built against the package as users install it: `latchkey` resolves to this repo's dist/.
+'use strict';
+const express = require('express');
+const { MemoryStore } = require('latchkey');
+const { session } = require('latchkey/express');
+
+/** The store: RedisStore when REDIS_URL is set, else the in-process MemoryStore. */
+function makeStore() {
+  if (!process.env.REDIS_URL) return new MemoryStore();
+  const Redis = require('ioredis');
+  const { RedisStore } = require('latchkey/redis');
+  // Fail fast instead of queueing for tens of seconds while Redis is away (see README, "RedisStore").
+  const client = new Redis(process.env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  client.on('error', (err) => console.error('redis:', err.message));
+  return new RedisStore({ client, prefix: 'latchkey-example:' });
+}
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(req, body) {
+  const user = req.session.get('user');
+  return `<!doctype html><html><head><meta charset="utf-8"><title>latchkey · Express</title>
+<style>body{font:16px system-ui;max-width:40rem;margin:2rem auto}form{display:inline}nav a{margin-right:1rem}</style></head>
+<body><nav><a href="/">Home</a><a href="/cart">Cart</a>${user ? '' : '<a href="/login">Log in</a>'}</nav>
+<p>${user ? `Signed in as <b>${escape(user)}</b> <form method="post" action="/logout"><button>Log out</button></form>` : 'Not signed in.'}</p>
+${body}</body></html>`;
+}
+
+function createApp(options = {}) {
+  const app = express();
+  app.use(express.urlencoded({ extended: false }));
+  app.use(
+    session({
+      secret: process.env.SESSION_SECRET || 'dev-only-secret-change-me-0123456789abcdef',
+      store: makeStore(),
+      ...options,
+    }),
+  );
+
+  app.get('/', (req, res) => {
+    const visits = (req.session.get('visits') || 0) + 1;
+    req.session.set('visits', visits);
+    res.send(page(req, `<h1>Hello</h1><p>You have visited this page <b id="visits">${visits}</b> time(s).</p>`));
+  });
+
+  app.get('/login', (req, res) => {
+    res.send(page(req, `<h1>Log in</h1><form method="post" action="/login">
+<label>Name <input name="user" required></label> <button>Log in</button></form>`));
+  });
+
+  app.post('/login', (req, res) => {
+    const user = String(req.body.user || '').trim().slice(0, 64);
+    if (!user) return res.redirect('/login');
+    req.session.set('user', user);
+    // A new key after a privilege change: a cookie planted before login is worthless (OWASP, session fixation).
+    req.session.renew();
+    res.redirect('/');
+  });
+
+  app.get('/cart', (req, res) => {
+    const cart = req.session.get('cart') || [];
+    const items = cart.map((i) => `<li>${escape(i)}</li>`).join('');
+    res.send(page(req, `<h1>Cart</h1><ul id="cart">${items || '<li>(empty)</li>'}</ul>
+<form method="post" action="/cart"><input name="item" required placeholder="Item"> <button>Add</button></form>
+<form method="post" action="/cart/clear"><button>Empty the cart</button></form>`));
+  });
+
+  app.post('/cart', (req, res) => {
+    const item = String(req.body.item || '').trim().slice(0, 64);
+    if (item) req.session.set('cart', [...(req.session.get('cart') || []), item].slice(-50));
+    res.redirect('/cart');
+  });
+
+  app.post('/cart/clear', (req, res) => {
+    req.session.remove('cart');
+    res.redirect('/cart');
+  });
+
+  app.post('/logout', (req, res) => {
+    req.session.purge();
+    res.redirect('/');
+  });
+  return app;
+}
+
+module.exports = { createApp };
