@@ -12,4 +12,5 @@ module.exports = {
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
   },
   testTimeout: 30000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };
