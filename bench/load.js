@@ -9,7 +9,7 @@
 const net = require('node:net');
 
 const opts = JSON.parse(process.argv[2]);
-const { port, scenario, connections = 50, durationMs = 5000, cookieName, bare = false } = opts;
+const { port, scenario, connections = 50, durationMs = 5000, cookieName, bare = false, fixedCookie } = opts;
 const path = { anon: '/anon', read: '/read', write: '/write', new: '/new' }[scenario];
 
 const latencies = [];
@@ -60,7 +60,7 @@ function connect() {
 
 async function connection() {
   const socket = await connect();
-  let cookie;
+  let cookie = fixedCookie;
   let expected = 0;
   if (!bare && (scenario === 'read' || scenario === 'write')) {
     // Seed this connection's own session (not measured).
@@ -73,7 +73,7 @@ async function connection() {
     const started = process.hrtime.bigint();
     let res;
     try {
-      res = await request(socket, path, scenario === 'anon' || scenario === 'new' ? undefined : cookie);
+      res = await request(socket, path, scenario === 'anon' || scenario === 'new' ? fixedCookie : cookie);
     } catch {
       errors++;
       return;

@@ -112,7 +112,8 @@ function build() {
       return plainRoutes;
     case 'express': {
       const express = require('express');
-      return expressRoutes(express(), () => undefined, () => {});
+      const app = express();
+      return expressRoutes(app, () => undefined, () => {});
     }
     case 'koa': {
       const Koa = require('koa');

@@ -5,7 +5,7 @@
  * secret is reported so the engine re-issues it under the first (pillarjs/cookies does the
  * same for Koa).
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { type KeyObject, createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 import { sign, unsign } from 'cookie-signature';
 
 /** Browsers keep at most 4096 bytes of name + value (RFC 6265bis 5.6); anything longer is not ours. */
@@ -18,6 +18,27 @@ export interface OpenedValue {
   olderSecret: boolean;
 }
 
+/**
+ * Cookie values that opened (or that we made), remembered so that the next request carrying
+ * one skips the HMAC or AES-GCM: under load every OpenSSL context costs several microseconds.
+ * Only values that verified are kept, so a client cannot fill it with junk; it is bounded,
+ * oldest out first, and belongs to one codec (one secret list), so a removed secret never
+ * outlives its middleware.
+ */
+class OpenedCache {
+  private readonly entries = new Map<string, OpenedValue>();
+  constructor(private readonly max: number) {}
+  get(value: string): OpenedValue | undefined {
+    return this.entries.get(value);
+  }
+  set(value: string, opened: OpenedValue): void {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(value, opened);
+  }
+}
+
+const CACHE_SIZE = 10_000;
+
 /** Turns a store key into a cookie value and back. `open` never throws on client input. */
 export interface CookieCodec {
   readonly mode: 'signed' | 'private';
@@ -28,18 +49,32 @@ export interface CookieCodec {
 /** `signed`: the value is exactly cookie-signature's `sign(key, secret)`: readable, tamper-proof. */
 export class SignedCodec implements CookieCodec {
   readonly mode = 'signed' as const;
-  constructor(private readonly secrets: readonly string[]) {}
+  // cookie-signature accepts KeyObjects: the secret is imported once, not on every HMAC.
+  private readonly secrets: KeyObject[];
+  constructor(secrets: readonly string[]) {
+    this.secrets = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
+  }
+
+  private readonly cache = new OpenedCache(CACHE_SIZE);
 
   protect(key: string): string {
-    return sign(key, this.secrets[0]!);
+    const value = sign(key, this.secrets[0]!);
+    this.cache.set(value, { key, olderSecret: false });
+    return value;
   }
 
   open(value: string): OpenedValue | null {
     if (value.length === 0 || value.length > MAX_COOKIE_BYTES) return null;
+    const known = this.cache.get(value);
+    if (known !== undefined) return known;
     for (let i = 0; i < this.secrets.length; i++) {
       // cookie-signature >= 1.2 compares in constant time and rejects appended bytes (tj/node-cookie-signature#40).
       const key = unsign(value, this.secrets[i]!);
-      if (key !== false && key.length > 0) return { key, olderSecret: i > 0 };
+      if (key !== false && key.length > 0) {
+        const opened = { key, olderSecret: i > 0 };
+        this.cache.set(value, opened);
+        return opened;
+      }
     }
     return null;
   }
@@ -75,7 +110,15 @@ export class PrivateCodec implements CookieCodec {
     this.aad = Buffer.from(cookieName, 'utf8');
   }
 
+  private readonly cache = new OpenedCache(CACHE_SIZE);
+
   protect(key: string): string {
+    const value = this.seal(key);
+    this.cache.set(value, { key, olderSecret: false });
+    return value;
+  }
+
+  private seal(key: string): string {
     const sealer = this.keys[0]!;
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', sealer.key, iv);
@@ -85,7 +128,16 @@ export class PrivateCodec implements CookieCodec {
   }
 
   open(value: string): OpenedValue | null {
-    if (value.length === 0 || value.length > MAX_COOKIE_BYTES || !/^[A-Za-z0-9_-]+$/.test(value)) return null;
+    if (value.length === 0 || value.length > MAX_COOKIE_BYTES) return null;
+    const known = this.cache.get(value);
+    if (known !== undefined) return known;
+    const opened = this.unseal(value);
+    if (opened !== null) this.cache.set(value, opened);
+    return opened;
+  }
+
+  private unseal(value: string): OpenedValue | null {
+    if (!/^[A-Za-z0-9_-]+$/.test(value)) return null;
     const body = Buffer.from(value, 'base64url');
     if (body.length < HEADER_BYTES + TAG_BYTES) return null;
     const index = this.keys.findIndex((k) => k.id.equals(body.subarray(0, KEY_ID_BYTES)));

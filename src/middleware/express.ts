@@ -78,6 +78,13 @@ export function session(options: SessionOptions): ExpressSessionMiddleware {
     );
   }
 
+  function attach(req: SessionRequest, res: ServerResponse, next: (err?: unknown) => void, s: Session): void {
+    req.session = s;
+    s.carrier = { res, next, armed: false } satisfies Carrier;
+    if (engine.needsCommit(s)) arm(s);
+    next();
+  }
+
   return function latchkeySession(req, res, next) {
     let begun: Session | Promise<Session>;
     try {
@@ -86,14 +93,8 @@ export function session(options: SessionOptions): ExpressSessionMiddleware {
       next(err);
       return;
     }
-    const attach = (s: Session): void => {
-      req.session = s;
-      s.carrier = { res, next, armed: false } satisfies Carrier;
-      if (engine.needsCommit(s)) arm(s);
-      next();
-    };
-    if (begun instanceof Session) attach(begun);
-    else begun.then(attach, next);
+    if (begun instanceof Session) attach(req, res, next, begun);
+    else begun.then((s) => attach(req, res, next, s), next);
   };
 }
 

@@ -4,12 +4,17 @@
  * `stream.pipe(res)` …) starts the step and is queued with every later call; when the
  * step is done the queue is replayed in order. Headers given to `writeHead` (object, flat
  * array or array of pairs) are applied with `setHeader`/`appendHeader` at once, so the step
- * sees the head as it will leave and what it adds survives every form (the on-headers bug, CVE-2025-7339).
+ * sees the head as it will leave and what it adds survives every form (the on-headers bug,
+ * CVE-2025-7339).
+ *
+ * The wrappers are shared functions that find their state on the response: arming a
+ * response allocates one small object, not a closure per method.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 type Call = [Method, unknown[]];
+type Fn = (...args: unknown[]) => unknown;
 
 /**
  * What to run before the head leaves. `statusCode` is the status the head will carry.
@@ -18,67 +23,91 @@ type Call = [Method, unknown[]];
  */
 export type BeforeHead = (statusCode: number) => Promise<void>;
 
+const kHold = Symbol('latchkey.holdHead');
+
+class Hold {
+  state: 'idle' | 'holding' | 'open' = 'idle';
+  queue: Call[] = [];
+  owesDrain = false;
+  constructor(
+    readonly res: ServerResponse,
+    readonly beforeHead: BeforeHead,
+    readonly onError: (err: unknown) => void,
+    readonly original: Record<Method, Fn>,
+  ) {}
+
+  /** Queues a call unless the head is free to go; starts the step on the first one. */
+  hold(method: Method, args: unknown[], statusCode: number): boolean {
+    if (this.state === 'open') return false;
+    this.queue.push([method, args]);
+    if (this.state === 'idle') {
+      this.state = 'holding';
+      this.beforeHead(statusCode).then(
+        () => this.release(),
+        (err: unknown) => {
+          this.state = 'open';
+          this.queue = [];
+          this.onError(err);
+        },
+      );
+    }
+    return true;
+  }
+
+  private release(): void {
+    this.state = 'open';
+    const calls = this.queue;
+    this.queue = [];
+    for (const [method, args] of calls) this.original[method].apply(this.res, args);
+    if (this.owesDrain && !this.res.writableNeedDrain && !this.res.destroyed) this.res.emit('drain');
+  }
+}
+
+type Held = ServerResponse & { [kHold]: Hold };
+
+function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
+  const h = this[kHold];
+  if (h.state === 'open') return h.original.writeHead.apply(this, args) as ServerResponse;
+  // Apply its headers now, so the held step sees the head as it will be (Cache-Control, Set-Cookie).
+  applyHeadHeaders(this, args);
+  h.hold('writeHead', typeof args[1] === 'string' ? [args[0], args[1]] : [args[0]], args[0] as number);
+  return this;
+}
+
+function heldFlushHeaders(this: Held): void {
+  const h = this[kHold];
+  if (!h.hold('flushHeaders', [], this.statusCode)) h.original.flushHeaders.call(this);
+}
+
+function heldWrite(this: Held, ...args: unknown[]): boolean {
+  const h = this[kHold];
+  if (!h.hold('write', args, this.statusCode)) return h.original.write.apply(this, args) as boolean;
+  // Ask a piping source to wait; 'drain' follows the replay.
+  h.owesDrain = true;
+  return false;
+}
+
+function heldEnd(this: Held, ...args: unknown[]): ServerResponse {
+  const h = this[kHold];
+  if (!h.hold('end', args, this.statusCode)) h.original.end.apply(this, args);
+  return this;
+}
+
 /** Arms `res` so `beforeHead` runs, and completes, before its first byte goes out. */
 export function holdHead(res: ServerResponse, beforeHead: BeforeHead, onError: (err: unknown) => void): void {
-  const original = {
-    writeHead: res.writeHead,
-    write: res.write,
-    end: res.end,
-    flushHeaders: res.flushHeaders,
-  };
-  let state: 'idle' | 'holding' | 'open' = 'idle';
-  let queue: Call[] = [];
-  let owesDrain = false;
-
-  const start = (statusCode: number): void => {
-    state = 'holding';
-    beforeHead(statusCode).then(
-      () => {
-        state = 'open';
-        const calls = queue;
-        queue = [];
-        for (const [method, args] of calls) replay(method, args);
-        if (owesDrain && !res.writableNeedDrain && !res.destroyed) res.emit('drain');
-      },
-      (err: unknown) => {
-        state = 'open';
-        queue = [];
-        onError(err);
-      },
-    );
-  };
-
-  const replay = (method: Method, args: unknown[]): void => {
-    (original[method] as (...a: unknown[]) => unknown).apply(res, args);
-  };
-
-  const hold = (method: Method, args: unknown[], statusCode: number): boolean => {
-    if (state === 'open') return false;
-    queue.push([method, args]);
-    if (state === 'idle') start(statusCode);
-    return true;
-  };
-
-  res.writeHead = function (...args: unknown[]) {
-    if (state === 'open') return (original.writeHead as (...a: unknown[]) => ServerResponse).apply(res, args);
-    // Apply its headers now, so the held step sees the head as it will be (Cache-Control, Set-Cookie).
-    applyHeadHeaders(res, args);
-    hold('writeHead', typeof args[1] === 'string' ? [args[0], args[1]] : [args[0]], args[0] as number);
-    return res;
-  } as ServerResponse['writeHead'];
-  res.flushHeaders = function () {
-    if (!hold('flushHeaders', [], res.statusCode)) original.flushHeaders.call(res);
-  };
-  res.write = function (...args: unknown[]) {
-    if (!hold('write', args, res.statusCode)) return (original.write as (...a: unknown[]) => boolean).apply(res, args);
-    // Ask a piping source to wait; 'drain' follows the replay.
-    owesDrain = true;
-    return false;
-  } as ServerResponse['write'];
-  res.end = function (...args: unknown[]) {
-    if (!hold('end', args, res.statusCode)) (original.end as (...a: unknown[]) => unknown).apply(res, args);
-    return res;
-  } as ServerResponse['end'];
+  const held = res as Held;
+  held[kHold] = new Hold(res, beforeHead, onError, {
+    writeHead: res.writeHead as Fn,
+    write: res.write as Fn,
+    end: res.end as Fn,
+    flushHeaders: res.flushHeaders as Fn,
+  });
+  // The wrappers stay in place once released (as pass-throughs), so a wrapper another
+  // middleware installs after ours is never clobbered by a restore.
+  res.writeHead = heldWriteHead as ServerResponse['writeHead'];
+  res.write = heldWrite as ServerResponse['write'];
+  res.end = heldEnd as ServerResponse['end'];
+  res.flushHeaders = heldFlushHeaders;
 }
 
 /**
@@ -95,7 +124,6 @@ function applyHeadHeaders(res: ServerResponse, args: unknown[]): void {
     } else {
       for (let i = 0; i + 1 < headers.length; i += 2) pairs.push([headers[i] as string, headers[i + 1] as OutgoingHttpHeader]);
     }
-    // Headers given here replace earlier ones of the same name but may repeat among themselves (Node's rule).
     for (const [name] of pairs) res.removeHeader(name);
     for (const [name, value] of pairs) res.appendHeader(name, value as string | string[]);
   } else {
