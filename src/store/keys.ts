@@ -40,13 +40,28 @@ export function newId(): string {
 /** A fresh validator for `id`: returns the full key for the cookie and the hash to store. */
 export function newValidator(id: string): { key: string; hash: string } {
   const validator = randomBase64url(VALIDATOR_BYTES);
-  return { key: `${id}.${validator}`, hash: hashValidator(validator) };
+  const key = `${id}.${validator}`;
+  const hash = hashValidator(validator);
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
+  recent.set(key, { id, hash });
+  return { key, hash };
 }
+
+// The keys of sessions in use, with their parts: a request loads and then updates under the same
+// key, and the next request of the browser brings it again, so one SHA-256 serves them all.
+// Bounded; it holds keys this process has just seen in cookies anyway, never what a store keeps.
+const recent = new Map<string, KeyParts>();
+const RECENT_MAX = 10_000;
 
 /** Splits a key; null when it is not of our format (then no store call is made). */
 export function splitKey(key: string): KeyParts | null {
+  const known = recent.get(key);
+  if (known !== undefined) return known;
   if (key.length !== 66 || !KEY_PATTERN.test(key)) return null;
-  return { id: key.slice(0, 22), hash: hashValidator(key.slice(23)) };
+  const parts = { id: key.slice(0, 22), hash: hashValidator(key.slice(23)) };
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
+  recent.set(key, parts);
+  return parts;
 }
 
 // 128 bits of SHA-256 keep preimages out of reach (the validator itself has 256 random bits) and
