@@ -154,7 +154,7 @@ export class SessionEngine implements SessionListener {
     const status = s.status;
     const state = s.view();
     // Snapshot this request's per-key changes; anything set from here on is a late change.
-    const change = s.takeChanges();
+    const change = s.takeChanges(state);
     const killed = s.deleteKey;
     if (killed !== null && status !== 'renewed') {
       // Purged, expired or corrupt: delete first, so a failure below can never leave a logout undone.

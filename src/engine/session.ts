@@ -211,8 +211,8 @@ export class Session {
     return out;
   }
 
-  /** @internal Takes the pending per-key changes, leaving none (used by the commit). */
-  takeChanges(): { set: Map<string, string>; removed: Set<string> } {
+  /** @internal Takes the pending per-key changes, leaving none (used by the commit); `view` is `this.view()` if known. */
+  takeChanges(view: SessionState = this.view()): { set: Map<string, string>; removed: Set<string> } {
     const set = new Map<string, string>();
     const removed = new Set<string>();
     if (this.changes !== null) {
@@ -221,7 +221,7 @@ export class Session {
         else set.set(k, v);
       }
     }
-    this.loaded = this.view();
+    this.loaded = view;
     this.changes = null;
     if (this._status === 'changed') this._status = 'unchanged';
     return { set, removed };
