@@ -23,16 +23,17 @@ describe('the built package', () => {
   it('loads with require', () => {
     const out = node(['-e', `
       const l = require('latchkey'); const e = require('latchkey/express'); const t = require('latchkey/testing');
-      console.log([typeof l.MemoryStore, typeof l.SessionError, typeof e.session, typeof t.runStoreConformance].join(','));`]);
-    expect(out.trim()).toBe('function,function,function,function');
+      const k = require('latchkey/koa');
+      console.log([typeof l.MemoryStore, typeof l.SessionError, typeof e.session, typeof t.runStoreConformance, typeof k.session].join(','));`]);
+    expect(out.trim()).toBe('function,function,function,function,function');
   });
 
   it('loads with import, named exports included', () => {
     const out = node(['--input-type=module', '-e', `
       import { MemoryStore, ConfigError } from 'latchkey'; import { session } from 'latchkey/express';
-      import { runStoreConformance } from 'latchkey/testing';
-      console.log([typeof MemoryStore, typeof ConfigError, typeof session, typeof runStoreConformance].join(','));`]);
-    expect(out.trim()).toBe('function,function,function,function');
+      import { runStoreConformance } from 'latchkey/testing'; import { session as koa } from 'latchkey/koa';
+      console.log([typeof MemoryStore, typeof ConfigError, typeof session, typeof runStoreConformance, typeof koa].join(','));`]);
+    expect(out.trim()).toBe('function,function,function,function,function');
   });
 });
 

@@ -7,9 +7,13 @@ import type { RequestListener } from 'node:http';
 import express5 from 'express';
 import type { Session, SessionOptions } from 'latchkey';
 import { session as expressSession } from 'latchkey/express';
+import { session as koaSession } from 'latchkey/koa';
+import Koa3 from 'koa';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express4 = require('express4') as typeof express5;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Koa2 = require('koa2') as typeof Koa3;
 
 export interface RouteResult {
   status: number;
@@ -126,8 +130,38 @@ function expressFramework(name: string, lib: typeof express5): Framework {
 export const express5Framework = expressFramework('express 5', express5);
 export const express4Framework = expressFramework('express 4', express4);
 
+function koaFramework(name: string, Lib: typeof Koa3): Framework {
+  return {
+    name,
+    app(options, setup) {
+      const app = new Lib();
+      setup?.(app);
+      // Answers errors like the Express apps' error handler, so scenarios compare equal.
+      app.use(async (ctx, next) => {
+        try {
+          await next();
+        } catch (err) {
+          const { status, body } = errorBody(err);
+          ctx.status = status;
+          ctx.body = body;
+        }
+      });
+      app.use(koaSession(options));
+      app.use(async (ctx) => {
+        const r = await handle(ctx.session, ctx.path, ctx.URL.searchParams);
+        ctx.status = r.status;
+        ctx.body = r.body;
+      });
+      return app.callback();
+    },
+  };
+}
+
+export const koa3Framework = koaFramework('koa 3', Koa3);
+export const koa2Framework = koaFramework('koa 2', Koa2);
+
 /** Every framework the shared scenario table runs against. */
-export const frameworks: Framework[] = [express5Framework, express4Framework];
+export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework];
 
 export const SECRET = 'a-test-secret-that-is-long-enough-0001';
 export const OLD_SECRET = 'an-older-secret-that-is-long-enough-02';

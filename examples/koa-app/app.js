@@ -1,0 +1,89 @@
+// The Koa example: log in (renew), a visit counter, a small cart, log out (purge).
+// Built against the package as users install it: `latchkey` resolves to this repo's dist/.
+'use strict';
+const Koa = require('koa');
+const { MemoryStore } = require('latchkey');
+const { session } = require('latchkey/koa');
+
+/** The store: RedisStore when REDIS_URL is set, else the in-process MemoryStore. */
+function makeStore() {
+  if (!process.env.REDIS_URL) return new MemoryStore();
+  const Redis = require('ioredis');
+  const { RedisStore } = require('latchkey/redis');
+  // Fail fast instead of queueing for tens of seconds while Redis is away (see README, "RedisStore").
+  const client = new Redis(process.env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  client.on('error', (err) => console.error('redis:', err.message));
+  return new RedisStore({ client, prefix: 'latchkey-example:' });
+}
+
+/** A tiny urlencoded form reader (at most 4 KiB), so the example needs no body-parser. */
+async function form(ctx) {
+  let raw = '';
+  for await (const chunk of ctx.req) {
+    raw += chunk;
+    if (raw.length > 4096) ctx.throw(413);
+  }
+  return new URLSearchParams(raw);
+}
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(ctx, body) {
+  const user = ctx.session.get('user');
+  ctx.type = 'html';
+  ctx.body = `<!doctype html><html><head><meta charset="utf-8"><title>latchkey · Koa</title>
+<style>body{font:16px system-ui;max-width:40rem;margin:2rem auto}form{display:inline}nav a{margin-right:1rem}</style></head>
+<body><nav><a href="/">Home</a><a href="/cart">Cart</a>${user ? '' : '<a href="/login">Log in</a>'}</nav>
+<p>${user ? `Signed in as <b>${escape(user)}</b> <form method="post" action="/logout"><button>Log out</button></form>` : 'Not signed in.'}</p>
+${body}</body></html>`;
+}
+
+function createApp(options = {}) {
+  const app = new Koa();
+  app.keys = [process.env.SESSION_SECRET || 'dev-only-secret-change-me-0123456789abcdef'];
+  app.use(session({ store: makeStore(), ...options }, app));
+
+  app.use(async (ctx) => {
+    const route = `${ctx.method} ${ctx.path}`;
+    switch (route) {
+      case 'GET /': {
+        const visits = (ctx.session.get('visits') || 0) + 1;
+        ctx.session.set('visits', visits);
+        return page(ctx, `<h1>Hello</h1><p>You have visited this page <b id="visits">${visits}</b> time(s).</p>`);
+      }
+      case 'GET /login':
+        return page(ctx, `<h1>Log in</h1><form method="post" action="/login">
+<label>Name <input name="user" required></label> <button>Log in</button></form>`);
+      case 'POST /login': {
+        const user = ((await form(ctx)).get('user') || '').trim().slice(0, 64);
+        if (!user) return ctx.redirect('/login');
+        ctx.session.set('user', user);
+        // A new key after a privilege change: a cookie planted before login is worthless (OWASP, session fixation).
+        ctx.session.renew();
+        return ctx.redirect('/');
+      }
+      case 'GET /cart': {
+        const items = (ctx.session.get('cart') || []).map((i) => `<li>${escape(i)}</li>`).join('');
+        return page(ctx, `<h1>Cart</h1><ul id="cart">${items || '<li>(empty)</li>'}</ul>
+<form method="post" action="/cart"><input name="item" required placeholder="Item"> <button>Add</button></form>
+<form method="post" action="/cart/clear"><button>Empty the cart</button></form>`);
+      }
+      case 'POST /cart': {
+        const item = ((await form(ctx)).get('item') || '').trim().slice(0, 64);
+        if (item) ctx.session.set('cart', [...(ctx.session.get('cart') || []), item].slice(-50));
+        return ctx.redirect('/cart');
+      }
+      case 'POST /cart/clear':
+        ctx.session.remove('cart');
+        return ctx.redirect('/cart');
+      case 'POST /logout':
+        ctx.session.purge();
+        return ctx.redirect('/');
+      default:
+        ctx.status = 404;
+    }
+  });
+  return app;
+}
+
+module.exports = { createApp };

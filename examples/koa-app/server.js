@@ -1,0 +1,7 @@
+'use strict';
+const { createApp } = require('./app');
+
+const port = Number(process.env.PORT || 3001);
+createApp().listen(port, '127.0.0.1', () => {
+  console.log(`latchkey Koa example on http://127.0.0.1:${port} (${process.env.REDIS_URL ? 'RedisStore' : 'MemoryStore'})`);
+});
