@@ -6,8 +6,10 @@
 export type { Session, SessionData, SessionStatus, SessionValue } from './engine/session';
 export type { SessionEvent, SessionOptions } from './engine/options';
 export type { CookieOptions } from './cookie/serialize';
-export type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './store/types';
+export type { LoadedSession, SaveMeta, SessionCache, SessionChange, SessionState, SessionStore } from './store/types';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory';
+export { CookieStore, type CookieStoreOptions } from './store/cookie';
+export { CachingStore, type CachingStoreOptions } from './store/caching';
 export { startExpiredDeletion } from './store/expired';
 export {
   ConfigError,

@@ -139,7 +139,10 @@ export class PrivateCodec implements CookieCodec {
   private unseal(value: string): OpenedValue | null {
     if (!/^[A-Za-z0-9_-]+$/.test(value)) return null;
     const body = Buffer.from(value, 'base64url');
-    if (body.length < HEADER_BYTES + TAG_BYTES) return null;
+    // Base64 decoding ignores a dangling last character and the unused bits of the final one, so
+    // several texts open to one seal: accept only the exact text we issue (an appended or flipped
+    // character is tampering, and the cache above is keyed by text).
+    if (body.length < HEADER_BYTES + TAG_BYTES || body.toString('base64url') !== value) return null;
     const index = this.keys.findIndex((k) => k.id.equals(body.subarray(0, KEY_ID_BYTES)));
     if (index === -1) return null;
     try {

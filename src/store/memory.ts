@@ -3,9 +3,10 @@
  * flat `[key, json, key, json…]` array per session rather than a Map, which keeps a
  * one-value session near 200 bytes of heap.
  */
+import { createHash } from 'node:crypto';
 import { VersionConflictError } from '../errors';
-import { newId, newValidator, sameHash, splitKey } from './keys';
-import type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './types';
+import { type KeyParts, newId, newValidator, sameHash, splitKey } from './keys';
+import type { LoadedSession, SaveMeta, SessionCache, SessionChange, SessionState, SessionStore } from './types';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -30,16 +31,32 @@ class Entry {
 }
 
 /**
+ * An entry put there as a {@link SessionCache}: `expiresAt` is when the cache stops serving
+ * it, `sessionExpiresAt` the session's own expiry, which `get` reports. A subclass, so the
+ * entries of a MemoryStore used as a store do not pay for the extra field.
+ */
+class CachedEntry extends Entry {
+  constructor(hash: string, pairs: string[], version: number, expiresAt: number, createdAt: number, public readonly sessionExpiresAt: number) {
+    super(hash, pairs, version, expiresAt, createdAt);
+  }
+}
+
+/**
  * In-process session store. Never keeps the process alive; TTL is checked on every read,
  * and expired sessions are also swept on a timer so memory does not grow with abandoned sessions
  * (express-session's MemoryStore only drops them when read).
  *
+ * It is also a {@link SessionCache} (`get`/`set`/`delete`), the front of a `CachingStore`;
+ * give the cache its own MemoryStore, since both roles share one table keyed by session id.
+ *
  * @example
  * ```ts
  * app.use(session({ secret, store: new MemoryStore({ maxSessions: 50_000 }) }));
+ * // as a cache in front of Redis, bounded to 10 000 sessions, each served for at most 5 s:
+ * const store = new CachingStore(new MemoryStore({ maxSessions: 10_000 }), redisStore, { cacheTtl: 5 });
  * ```
  */
-export class MemoryStore implements SessionStore {
+export class MemoryStore implements SessionStore, SessionCache {
   readonly stateless = false;
   private readonly entries = new Map<string, Entry>();
   private readonly maxSessions: number;
@@ -68,10 +85,7 @@ export class MemoryStore implements SessionStore {
     if (!entry) return null;
     const stale = this.match(entry, parts.hash);
     if (stale === null) return null;
-    const state: SessionState = new Map();
-    const pairs = entry.pairs;
-    for (let i = 0; i < pairs.length; i += 2) state.set(pairs[i]!, pairs[i + 1]!);
-    return { state, version: entry.version, expiresAt: entry.expiresAt, createdAt: entry.createdAt, stale };
+    return { state: toState(entry.pairs), version: entry.version, expiresAt: entry.expiresAt, createdAt: entry.createdAt, stale };
   }
 
   async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
@@ -116,9 +130,42 @@ export class MemoryStore implements SessionStore {
     return key;
   }
 
+  /**
+   * Store contract: deletes the session and every key of it still in its grace.
+   * SessionCache: forgets whatever is cached for the session `key` belongs to.
+   */
   async delete(key: string): Promise<void> {
-    const parts = splitKey(key);
-    if (parts) this.entries.delete(parts.id);
+    const parts = splitKey(key) ?? foreignSlot(key);
+    this.entries.delete(parts.id);
+  }
+
+  /**
+   * SessionCache: the record cached under `key` while its cache TTL lasts, else null. Also
+   * answers for sessions saved here, as `load` does for a current key.
+   */
+  async get(key: string): Promise<LoadedSession | null> {
+    const parts = splitKey(key) ?? foreignSlot(key);
+    const entry = this.live(parts.id);
+    // A cache answers for the exact key it was given: a rotated-out key is the backend's to judge.
+    if (!entry || this.match(entry, parts.hash) !== false) return null;
+    const expiresAt = entry instanceof CachedEntry ? entry.sessionExpiresAt : entry.expiresAt;
+    return { state: toState(entry.pairs), version: entry.version, expiresAt, createdAt: entry.createdAt };
+  }
+
+  /**
+   * SessionCache: keeps `record` for `key` for `ttl` seconds, replacing what was kept for
+   * the session. Keys in another format than MemoryStore's own are kept under a hash of the
+   * whole key, so the table never holds a replayable cookie secret either way.
+   */
+  async set(key: string, record: LoadedSession, ttl: number): Promise<void> {
+    const parts = splitKey(key) ?? foreignSlot(key);
+    const pairs: string[] = [];
+    for (const [k, v] of record.state) pairs.push(k, v);
+    const entry = new CachedEntry(parts.hash, pairs, record.version, this.now() + ttl * 1000, record.createdAt, record.expiresAt);
+    // Delete first so the entry moves to the most-recently-used end.
+    this.entries.delete(parts.id);
+    this.entries.set(parts.id, entry);
+    this.evict();
   }
 
   async deleteExpired(): Promise<number> {
@@ -165,6 +212,20 @@ export class MemoryStore implements SessionStore {
       this.entries.delete(oldest);
     }
   }
+}
+
+function toState(pairs: string[]): SessionState {
+  const state: SessionState = new Map();
+  for (let i = 0; i < pairs.length; i += 2) state.set(pairs[i]!, pairs[i + 1]!);
+  return state;
+}
+
+/**
+ * Where a cache keeps a key that is not in MemoryStore's `id.validator` format (a backend
+ * with keys of its own): under 128 bits of SHA-256 of the whole key, with an empty hash.
+ */
+function foreignSlot(key: string): KeyParts {
+  return { id: createHash('sha256').update(key).digest('base64url').slice(0, 22), hash: '' };
 }
 
 function applyChange(pairs: string[], change: SessionChange): string[] {

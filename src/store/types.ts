@@ -73,3 +73,29 @@ export interface SessionStore {
    */
   readonly stateless?: boolean;
 }
+
+/**
+ * The front of a {@link CachingStore}: a place that keeps loaded sessions for a short while.
+ * `MemoryStore` implements it (use a dedicated one as the cache, not the app's session store).
+ *
+ * A cache keeps what it is given under the session key and answers only for that exact key;
+ * like a store, it should keep nothing that could be replayed as a cookie (MemoryStore keeps
+ * a hash of the key's secret part).
+ *
+ * @example
+ * ```ts
+ * const store = new CachingStore(new MemoryStore({ maxSessions: 10_000 }), new RedisStore({ client }), { cacheTtl: 5 });
+ * ```
+ */
+export interface SessionCache {
+  /** The record kept for `key` while it is fresh, else null. Never reports `stale`. */
+  get(key: string): Promise<LoadedSession | null>;
+  /**
+   * Keeps `record` for `key` for `ttl` seconds (fractional allowed), replacing whatever was
+   * kept for that session. `record.expiresAt` is the session's expiry and is returned as is;
+   * `ttl` is how long the cache may serve it.
+   */
+  set(key: string, record: LoadedSession, ttl: number): Promise<void>;
+  /** Forgets what is kept for `key` (a cache may also forget the session's other keys). Forgetting nothing succeeds. */
+  delete(key: string): Promise<void>;
+}

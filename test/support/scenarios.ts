@@ -252,9 +252,10 @@ export function describeScenarios(
           jar.take(await request(a).get('/set?key=b&json=2').set('Cookie', old));
           const inGrace = await request(a).get('/set?key=c&json=3').set('Cookie', old);
           expect(inGrace.body.isNew).toBe(false);
+          // A stateless store has no grace: the previous value is the previous state itself, changed and re-issued on its own.
+          if (!invalidation) return;
           expect(sessionCookie(inGrace)).toBeUndefined();
           expect((await request(a).get('/dump').set('Cookie', jar.header())).body).toEqual({ k: 'v', b: 2, c: 3 });
-          if (!invalidation) return;
           await sleep(500);
           expect((await request(a).get('/read').set('Cookie', old)).body.isNew).toBe(true);
           expect((await request(a).get('/read?key=c').set('Cookie', jar.header())).body.value).toBe(3);

@@ -1,0 +1,269 @@
+/**
+ * CachingStore: a MemoryStore in front of another store. The conformance kit, the shared
+ * HTTP scenarios, the backend calls saved on repeated reads, writes going to the backend
+ * first, rotation never served stale from the cache, and the staleness window between
+ * instances bounded by cacheTtl.
+ */
+import request from 'supertest';
+import { CachingStore, ConfigError, CookieStore, type LoadedSession, MemoryStore, type SessionChange, type SessionStore, VersionConflictError, startExpiredDeletion } from 'latchkey';
+import { runStoreConformance } from 'latchkey/testing';
+import { Jar, sessionCookie } from '../support/cookies';
+import { frameworks, SECRET } from '../support/harness';
+import { describeScenarios } from '../support/scenarios';
+import { SpyStore } from '../support/spy-store';
+
+const state = (obj: Record<string, unknown>) => new Map(Object.entries(obj).map(([k, v]) => [k, JSON.stringify(v)]));
+const change = (set: Record<string, unknown>, extra: Partial<SessionChange> = {}): SessionChange => ({
+  set: state(set),
+  removed: new Set(),
+  rotate: false,
+  graceMs: 0,
+  ...extra,
+});
+const memory = (now?: () => number) => new MemoryStore({ sweepIntervalMs: 0, ...(now ? { now } : {}) });
+
+/** A cache in front of a spied backend, both MemoryStores. */
+function setup(cacheTtl = 5, now?: () => number) {
+  const cache = memory(now);
+  const backend = new SpyStore(memory(now));
+  const store = new CachingStore(cache, backend, { cacheTtl, ...(now ? { now } : {}) });
+  return { cache, backend, store };
+}
+
+describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
+  it('passes the store conformance kit', async () => {
+    await runStoreConformance(() => new CachingStore(memory(), memory(), { cacheTtl: 5 }));
+  });
+
+  it('N repeated reads cost the backend one load', async () => {
+    const { backend, store } = setup();
+    const key = await store.save(state({ user: 'ada' }), 60);
+    backend.reset();
+    const N = 100;
+    for (let i = 0; i < N; i++) expect((await store.load(key))?.state.get('user')).toBe('"ada"');
+    expect(backend.methods()).toEqual(['load']);
+    // Without the cache the same reads are N backend loads.
+    const bare = new SpyStore(memory());
+    const bareKey = await bare.save(state({ user: 'ada' }), 60);
+    bare.reset();
+    for (let i = 0; i < N; i++) await bare.load(bareKey);
+    expect(bare.count('load')).toBe(N);
+  });
+
+  it('through HTTP: 20 read-only requests, one backend load', async () => {
+    for (const fw of frameworks) {
+      const { backend, store } = setup();
+      const app = fw.app({ secret: SECRET, store });
+      const jar = new Jar().take(await request(app).get('/set?key=k&json=1'));
+      backend.reset();
+      for (let i = 0; i < 20; i++) expect((await request(app).get('/read?key=k').set('Cookie', jar.header())).body.value).toBe(1);
+      expect({ fw: fw.name, calls: backend.methods() }).toEqual({ fw: fw.name, calls: ['load'] });
+    }
+  });
+
+  it('writes go to the backend, then drop the cached copy: the next read sees the write', async () => {
+    const { cache, backend, store } = setup();
+    const key = await store.save(state({ a: 1 }), 60);
+    await store.load(key);
+    expect(await cache.get(key)).not.toBeNull();
+    backend.reset();
+    expect(await store.update(key, change({ a: 2 }), 60)).toBe(key);
+    expect(backend.methods()).toEqual(['update']);
+    expect(await cache.get(key)).toBeNull();
+    expect((await store.load(key))?.state.get('a')).toBe('2');
+    expect((await store.load(key))?.version).toBe(2);
+    expect(backend.methods()).toEqual(['update', 'load']);
+    await store.updateTtl(key, 600);
+    expect(await cache.get(key)).toBeNull();
+    expect((await store.load(key))!.expiresAt).toBeGreaterThan(Date.now() + 590_000);
+    await store.delete(key);
+    expect(await cache.get(key)).toBeNull();
+    expect(await store.load(key)).toBeNull();
+    expect(backend.methods()).toEqual(['update', 'load', 'updateTtl', 'load', 'delete', 'load']);
+  });
+
+  it('a failed backend write leaves the cache unchanged and reaches the caller', async () => {
+    const { cache, backend, store } = setup();
+    const key = await store.save(state({ a: 1 }), 60);
+    const { stale: _stale, ...cached } = (await store.load(key))!; // the backend's answer, as the cache keeps it
+    expect(await cache.get(key)).toEqual(cached);
+    for (const method of ['update', 'updateTtl', 'delete'] as const) {
+      backend.failWith = { [method]: new Error(`${method} failed`) };
+      const call =
+        method === 'update' ? store.update(key, change({ a: 2 }), 60) : method === 'updateTtl' ? store.updateTtl(key, 60) : store.delete(key);
+      await expect(call).rejects.toThrow(`${method} failed`);
+      expect(await cache.get(key)).toEqual(cached);
+    }
+    backend.failWith = {};
+    backend.reset();
+    expect(await store.load(key)).toEqual(cached);
+    expect(backend.count()).toBe(0); // still served from the cache
+  });
+
+  it('after a rotation the old key is never served as current from the cache', async () => {
+    const { backend, store } = setup();
+    const key = await store.save(state({ a: 1 }), 60);
+    await store.load(key); // cached under the key about to rotate
+    const next = await store.update(key, change({ a: 2 }, { rotate: true, graceMs: 60_000 }), 60);
+    expect(next).not.toBe(key);
+    const old = await store.load(key);
+    expect(old).toMatchObject({ stale: true });
+    expect(old?.state.get('a')).toBe('2');
+    // Stale answers are not cached: each read of the old key asks the backend, which judges the grace.
+    backend.reset();
+    await store.load(key);
+    await store.load(key);
+    expect(backend.count('load')).toBe(2);
+    const current = await store.load(next!);
+    expect(current?.stale).toBeFalsy();
+    // An update through the old key (inside the grace) drops the cached current copy too.
+    await store.update(key, change({ b: 3 }), 60);
+    expect((await store.load(next!))?.state.get('b')).toBe('3');
+  });
+
+  it('a version conflict drops the cached copy, so a reload reads the backend', async () => {
+    const shared = memory();
+    const a = new CachingStore(memory(), shared, { cacheTtl: 60 });
+    const b = new CachingStore(memory(), shared, { cacheTtl: 60 });
+    const key = await a.save(state({ n: 0 }), 60);
+    const seen = (await b.load(key))!; // b caches version 1
+    await a.update(key, change({ n: 1 }), 60); // version 2 in the backend; b's cache is behind
+    expect((await b.load(key))?.version).toBe(seen.version);
+    await expect(b.update(key, change({ n: 2 }, { expectedVersion: seen.version, rotate: true, graceMs: 1000 }), 60)).rejects.toBeInstanceOf(
+      VersionConflictError,
+    );
+    expect((await b.load(key))?.version).toBe(seen.version + 1);
+  });
+
+  it('a load that raced a write does not fill the cache with what it read before the write', async () => {
+    /** A backend whose load reads at once but answers late: the answer is from before the write. */
+    class SlowAnswer implements SessionStore {
+      readonly inner = memory();
+      release: (() => void) | undefined;
+      async load(key: string): Promise<LoadedSession | null> {
+        const record = await this.inner.load(key);
+        await new Promise<void>((r) => (this.release = r));
+        return record;
+      }
+      save(s: ReadonlyMap<string, string>, ttl: number) {
+        return this.inner.save(s, ttl);
+      }
+      update(key: string, c: SessionChange, ttl: number) {
+        return this.inner.update(key, c, ttl);
+      }
+      updateTtl(key: string, ttl: number) {
+        return this.inner.updateTtl(key, ttl);
+      }
+      delete(key: string) {
+        return this.inner.delete(key);
+      }
+    }
+    const backend = new SlowAnswer();
+    const cache = memory();
+    const store = new CachingStore(cache, backend, { cacheTtl: 60 });
+    const key = await store.save(state({ a: 1 }), 60);
+    const racing = store.load(key);
+    await new Promise((r) => setImmediate(r));
+    await store.update(key, change({ a: 2 }), 60);
+    backend.release!();
+    expect((await racing)?.state.get('a')).toBe('1'); // that request saw the old state, fine
+    expect(await cache.get(key)).toBeNull(); // but it was not cached
+    const next = store.load(key);
+    await new Promise((r) => setImmediate(r));
+    backend.release!();
+    expect((await next)?.state.get('a')).toBe('2');
+  });
+
+  it('the cache never outlives the session: its TTL is cut to the time the session has left', async () => {
+    const c = { t: 1_700_000_000_000 };
+    const now = () => c.t;
+    const { cache, backend, store } = setup(60, now);
+    const key = await store.save(state({ a: 1 }), 2);
+    expect(await store.load(key)).not.toBeNull();
+    c.t += 1_999;
+    backend.reset();
+    expect(await store.load(key)).not.toBeNull();
+    expect(backend.count()).toBe(0);
+    c.t += 1;
+    expect(await store.load(key)).toBeNull();
+    expect(await cache.get(key)).toBeNull();
+  });
+
+  it('deleteExpired is the backend\'s, so startExpiredDeletion works on it', async () => {
+    const backend = memory();
+    const store = new CachingStore(memory(), backend, { cacheTtl: 5 });
+    expect(typeof store.deleteExpired).toBe('function');
+    for (let i = 0; i < 5; i++) await store.save(state({ i }), 0.05);
+    const stop = startExpiredDeletion(store, 30);
+    try {
+      const until = Date.now() + 2_000;
+      while (backend.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      stop();
+    }
+    expect(backend.size).toBe(0);
+    const noSweep: SessionStore = { load: async () => null, save: async () => 'k', update: async () => null, updateTtl: async () => null, delete: async () => {} };
+    expect(new CachingStore(memory(), noSweep, { cacheTtl: 5 }).deleteExpired).toBeUndefined();
+  });
+
+  it('refuses a bad cacheTtl and a stateless backend at construction', () => {
+    for (const cacheTtl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
+      expect(() => new CachingStore(memory(), memory(), { cacheTtl })).toThrow(ConfigError);
+    }
+    expect(() => new CachingStore(memory(), memory(), undefined as unknown as { cacheTtl: number })).toThrow(ConfigError);
+    expect(() => new CachingStore(memory(), new CookieStore(), { cacheTtl: 5 })).toThrow(/stateless/);
+  });
+
+  describe('several instances sharing one backend: staleness bounded by cacheTtl', () => {
+    it('a change made through another instance is seen here at most cacheTtl later', async () => {
+      const c = { t: 1_700_000_000_000 };
+      const now = () => c.t;
+      const shared = memory(now);
+      const a = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+      const b = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+      const key = await a.save(state({ role: 'user' }), 3600);
+      expect((await b.load(key))?.state.get('role')).toBe('"user"'); // b caches at t0
+      c.t += 1_000;
+      await a.update(key, change({ role: 'admin' }), 3600);
+      expect((await a.load(key))?.state.get('role')).toBe('"admin"'); // the writing instance: at once
+      c.t += 3_999; // t0 + 4.999 s
+      expect((await b.load(key))?.state.get('role')).toBe('"user"'); // inside b's window: stale
+      c.t += 1; // t0 + 5 s
+      expect((await b.load(key))?.state.get('role')).toBe('"admin"');
+    });
+
+    it('a logout through another instance: the session is served here until cacheTtl ends (documented)', async () => {
+      const c = { t: 1_700_000_000_000 };
+      const now = () => c.t;
+      const shared = memory(now);
+      const a = new CachingStore(memory(now), shared, { cacheTtl: 2, now });
+      const b = new CachingStore(memory(now), shared, { cacheTtl: 2, now });
+      const key = await a.save(state({ user: 'ada' }), 3600);
+      await b.load(key);
+      await a.delete(key);
+      expect(await a.load(key)).toBeNull();
+      c.t += 1_999;
+      expect(await b.load(key)).not.toBeNull();
+      c.t += 1;
+      expect(await b.load(key)).toBeNull();
+    });
+  });
+});
+
+describeScenarios('CachingStore (MemoryStore in front of MemoryStore)', () => new CachingStore(memory(), memory(), { cacheTtl: 5 }));
+
+describe('CachingStore through HTTP: purge and renew through the same instance take effect at once', () => {
+  it('after purge and after renew, the old cookie gets a fresh session on the next request', async () => {
+    const app = frameworks[0]!.app({ secret: SECRET, store: new CachingStore(memory(), memory(), { cacheTtl: 60 }) });
+    const jar = new Jar().take(await request(app).get('/set?key=k&json=1'));
+    const first = jar.header();
+    expect((await request(app).get('/read?key=k').set('Cookie', first)).body.value).toBe(1); // now cached
+    jar.take(await request(app).get('/login').set('Cookie', first));
+    expect((await request(app).get('/read?key=k').set('Cookie', first)).body.isNew).toBe(true);
+    const second = jar.header();
+    expect((await request(app).get('/read?key=k').set('Cookie', second)).body.value).toBe(1);
+    const purged = await request(app).get('/purge').set('Cookie', second);
+    expect(sessionCookie(purged)!.attributes['max-age']).toBe('0');
+    expect((await request(app).get('/read?key=k').set('Cookie', second)).body.isNew).toBe(true);
+  });
+});
