@@ -1,14 +1,14 @@
 /**
- * Session keys for server-side stores: `id.validator`, where the id (128 random bits)
+ * Session keys for server-side stores: `id.validator`, where the id (96 random bits)
  * names the record and the validator (256 random bits) proves possession. Stores keep
  * only a hash of the validator, so a dump of the store cannot be replayed as a cookie
  * (the selector/validator split; OWASP Session Management, "Session ID Entropy").
  */
 import { createHash, hash as oneShotHash, randomFillSync } from 'node:crypto';
 
-const ID_BYTES = 16;
+const ID_BYTES = 12;
 const VALIDATOR_BYTES = 32;
-const KEY_PATTERN = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/;
+const KEY_PATTERN = /^[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43}$/;
 
 /** A key split into the part that names the record and the hash the store keeps. */
 export interface KeyParts {
@@ -32,7 +32,11 @@ function randomBase64url(bytes: number): string {
   return out;
 }
 
-/** A fresh record id (128 bits from the CSPRNG, base64url). */
+/**
+ * A fresh record id (96 bits from the CSPRNG, 16 base64url characters). It only names the record
+ * (the validator is the secret), stores create records only where none exists, and 16 characters
+ * instead of 22 save 8 bytes per session in Redis and in memory.
+ */
 export function newId(): string {
   return randomBase64url(ID_BYTES);
 }
@@ -57,8 +61,8 @@ const RECENT_MAX = 10_000;
 export function splitKey(key: string): KeyParts | null {
   const known = recent.get(key);
   if (known !== undefined) return known;
-  if (key.length !== 66 || !KEY_PATTERN.test(key)) return null;
-  const parts = { id: key.slice(0, 22), hash: hashValidator(key.slice(23)) };
+  if (key.length !== 60 || !KEY_PATTERN.test(key)) return null;
+  const parts = { id: key.slice(0, 16), hash: hashValidator(key.slice(17)) };
   if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
   recent.set(key, parts);
   return parts;

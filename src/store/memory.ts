@@ -91,7 +91,7 @@ export class MemoryStore implements SessionStore, SessionCache {
   async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
     const now = this.now();
     let id = newId();
-    // 128 random bits do not collide in practice; the loop makes "never overwrites" a guarantee.
+    // 96 random bits do not collide in practice; the loop makes "never overwrites" a guarantee.
     while (this.entries.has(id)) id = newId();
     const { key, hash } = newValidator(id);
     const pairs: string[] = [];

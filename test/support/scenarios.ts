@@ -488,7 +488,7 @@ export function describeScenarios(
           const a = app();
           const forged = stateless()
             ? new PrivateCodec([SECRET], 'sid').protect('AAAAAAAAAAAAAAAAAAAAAA')
-            : new SignedCodec([SECRET]).protect('AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+            : new SignedCodec([SECRET]).protect('AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
           const res = await request(a).get('/set?key=a&json=1').set('Cookie', `sid=${forged}`);
           expect(res.body.isNew).toBe(true);
           const c = sessionCookie(res)!;
