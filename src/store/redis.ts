@@ -112,7 +112,7 @@ interface Scripted {
 }
 
 /** The validator hash as Redis keeps it: 16 raw bytes rather than 22 characters. */
-const raw = (hash: string): Buffer => Buffer.from(hash, 'base64url');
+const raw = (hash: string): Buffer => Buffer.from(hash, 'latin1');
 
 const ms = (ttl: number): number => Math.max(1, Math.ceil(ttl * 1000));
 
