@@ -35,14 +35,19 @@ function request(socket, reqPath, cookie) {
       socket.off('error', reject);
       const status = Number(head.slice(9, 12));
       const body = buf.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
+      // Every Set-Cookie, like a browser (koa-session sends its signature as a second cookie);
+      // `setCookie` is the session cookie itself, counted per response.
+      const cookies = [];
       let setCookie;
       const re = /\r\nset-cookie: *([^\r]*)/gi;
       let c;
       while ((c = re.exec(head))) {
         const pair = c[1].split(';')[0];
-        if (pair.startsWith(`${cookieName}=`) || !cookieName) setCookie = { pair, expired: /max-age=0/i.test(c[1]) };
+        const cookie = { name: pair.slice(0, pair.indexOf('=')), pair, expired: /max-age=0/i.test(c[1]) };
+        cookies.push(cookie);
+        if (cookie.name === cookieName) setCookie = cookie;
       }
-      resolve({ status, body, setCookie });
+      resolve({ status, body, setCookie, cookies });
     };
     socket.on('data', onData);
     socket.once('error', reject);
@@ -60,13 +65,21 @@ function connect() {
 
 async function connection() {
   const socket = await connect();
+  const jar = new Map();
   let cookie = fixedCookie;
+  const take = (cookies) => {
+    for (const c of cookies) {
+      if (c.expired) jar.delete(c.name);
+      else jar.set(c.name, c.pair);
+    }
+    cookie = jar.size ? [...jar.values()].join('; ') : undefined;
+  };
   let expected = 0;
   if (!bare && (scenario === 'read' || scenario === 'write')) {
     // Seed this connection's own session (not measured).
     const seeded = await request(socket, '/write');
     if (!seeded.setCookie) throw new Error(`seeding gave no cookie (status ${seeded.status})`);
-    cookie = seeded.setCookie.pair;
+    take(seeded.cookies);
     expected = 1;
   }
   while (Date.now() < stopAt) {
@@ -84,10 +97,8 @@ async function connection() {
       continue;
     }
     ok++;
-    if (res.setCookie) {
-      withSetCookie++;
-      if (scenario === 'write' || scenario === 'read') cookie = res.setCookie.expired ? undefined : res.setCookie.pair;
-    }
+    if (res.setCookie) withSetCookie++;
+    if (res.cookies.length && (scenario === 'write' || scenario === 'read')) take(res.cookies);
     if (bare) continue; // a target without sessions: nothing to check
     if (scenario === 'write') expected++;
     const want = scenario === 'anon' ? 'ok' : scenario === 'new' ? '1' : String(expected);
