@@ -5,7 +5,7 @@
  */
 import { MAX_COOKIE_BYTES } from '../cookie/codec';
 import { cookieValues } from '../cookie/parse';
-import { LoadError, SaveError, VersionConflictError } from '../errors';
+import { LoadError, SaveError, UpdateError, VersionConflictError } from '../errors';
 import type { SessionState, SessionStore } from '../store/types';
 import { withDeadline } from './deadline';
 import { type ResolvedOptions, type SessionOptions, resolveOptions } from './options';
@@ -289,6 +289,10 @@ export class SessionEngine implements SessionListener {
       } else if (s.key !== null && s.changes !== null && s.changes.size > 0) {
         const key = s.key;
         const { set, removed } = s.takeChanges();
+        if (this.store.stateless) {
+          // The state travels in the cookie, and the response that could carry it has gone: say so.
+          throw new UpdateError('other', `changes to ${[...set.keys(), ...removed].join(', ')} made after the response head was sent cannot be kept by a stateless store`);
+        }
         const ttl = this.ttlFrom(s.createdAt);
         await this.call('update', () => this.store.update(key, { set, removed, rotate: false, graceMs: 0 }, ttl));
       }
