@@ -2,13 +2,17 @@
  * CachingStore: a MemoryStore in front of another store. The conformance kit, the shared
  * HTTP scenarios, the backend calls saved on repeated reads, writes going to the backend
  * first, rotation never served stale from the cache, and the staleness window between
- * instances bounded by cacheTtl.
+ * instances bounded by cacheTtl. Then the same with a real RedisStore (REDIS_URL) behind the
+ * cache, each test under its own key prefix, removed afterwards.
  */
+import Redis from 'ioredis';
 import request from 'supertest';
 import { CachingStore, ConfigError, CookieStore, type LoadedSession, MemoryStore, type SessionChange, type SessionStore, VersionConflictError, startExpiredDeletion } from 'latchkey';
+import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
 import { Jar, sessionCookie } from '../support/cookies';
 import { frameworks, SECRET } from '../support/harness';
+import { REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
 import { SpyStore } from '../support/spy-store';
 
@@ -267,3 +271,116 @@ describe('CachingStore through HTTP: purge and renew through the same instance t
     expect((await request(app).get('/read?key=k').set('Cookie', second)).body.isNew).toBe(true);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// A MemoryStore in front of a RedisStore (the real Redis at REDIS_URL).
+
+const redis = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+let prefixes = 0;
+const usedPrefixes = new Set<string>();
+/** A RedisStore under a key prefix of its own, dropped in afterAll. */
+function redisStore(): RedisStore {
+  const prefix = `latchkey-test:caching:${process.pid}:${++prefixes}:`;
+  usedPrefixes.add(prefix);
+  return new RedisStore({ client: redis, prefix });
+}
+const overRedis = (cacheTtl = 5) => new CachingStore(memory(), redisStore(), { cacheTtl });
+
+/** Counts the commands the shared client sends while `fn` runs. */
+async function redisCommands(fn: () => Promise<void>): Promise<string[]> {
+  const sent: string[] = [];
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: { name: string }, stream?: unknown) => {
+    sent.push(command.name);
+    return send(command as never, stream as never);
+  }) as typeof redis.sendCommand;
+  try {
+    await fn();
+  } finally {
+    redis.sendCommand = send;
+  }
+  return sent;
+}
+
+afterAll(async () => {
+  for (const prefix of usedPrefixes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  }
+  redis.disconnect();
+});
+
+describe('CachingStore (MemoryStore in front of RedisStore)', () => {
+  it('passes the store conformance kit', async () => {
+    await runStoreConformance(() => overRedis());
+  }, 30_000);
+
+  it('N repeated reads: one backend load, one Redis command', async () => {
+    const backend = new SpyStore(redisStore());
+    const store = new CachingStore(memory(), backend, { cacheTtl: 5 });
+    const key = await store.save(state({ user: 'ada' }), 60);
+    const N = 100;
+    const sent = await redisCommands(async () => {
+      for (let i = 0; i < N; i++) expect((await store.load(key))?.state.get('user')).toBe('"ada"');
+    });
+    expect(backend.count('load')).toBe(1);
+    expect(sent).toHaveLength(1);
+    // The bare RedisStore: one command per read.
+    const bare = redisStore();
+    const bareKey = await bare.save(state({ user: 'ada' }), 60);
+    const bareSent = await redisCommands(async () => {
+      for (let i = 0; i < N; i++) await bare.load(bareKey);
+    });
+    expect(bareSent).toHaveLength(N);
+  });
+
+  it('through HTTP on every framework: 20 read-only requests, one Redis command', async () => {
+    for (const fw of frameworks) {
+      const app = fw.app({ secret: SECRET, store: overRedis() });
+      const jar = new Jar().take(await request(app).get('/set?key=k&json=1'));
+      const sent = await redisCommands(async () => {
+        for (let i = 0; i < 20; i++) expect((await request(app).get('/read?key=k').set('Cookie', jar.header())).body.value).toBe(1);
+      });
+      expect({ fw: fw.name, commands: sent.length }).toEqual({ fw: fw.name, commands: 1 });
+    }
+  });
+
+  it('a write reaches Redis first and the next read sees it; a rotated key is not served as current', async () => {
+    const backend = redisStore();
+    const store = new CachingStore(memory(), backend, { cacheTtl: 60 });
+    const key = await store.save(state({ a: 1 }), 60);
+    await store.load(key); // cached
+    const next = await store.update(key, change({ a: 2 }, { rotate: true, graceMs: 60_000 }), 60);
+    expect(next).not.toBe(key);
+    expect((await backend.load(next!))?.state.get('a')).toBe('2');
+    expect(await store.load(key)).toMatchObject({ stale: true });
+    const current = await store.load(next!);
+    expect(current?.stale).toBeFalsy();
+    expect(current?.state.get('a')).toBe('2');
+    await store.delete(next!);
+    expect(await backend.load(next!)).toBeNull();
+    expect(await store.load(next!)).toBeNull();
+  });
+
+  it('two instances sharing Redis: a change through one is seen by the other once its cacheTtl ends', async () => {
+    const c = { t: Date.now() };
+    const now = () => c.t;
+    const shared = redisStore();
+    const a = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+    const b = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+    const key = await a.save(state({ role: 'user' }), 3600);
+    expect((await b.load(key))?.state.get('role')).toBe('"user"');
+    await a.update(key, change({ role: 'admin' }), 3600);
+    expect((await a.load(key))?.state.get('role')).toBe('"admin"');
+    c.t += 4_999;
+    expect((await b.load(key))?.state.get('role')).toBe('"user"'); // inside b's window
+    c.t += 1;
+    expect((await b.load(key))?.state.get('role')).toBe('"admin"');
+  });
+});
+
+describeScenarios('CachingStore (MemoryStore in front of RedisStore)', () => overRedis());
