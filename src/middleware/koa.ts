@@ -1,8 +1,9 @@
 /**
- * `latchkey/koa`: the Koa adapter. It reads the Cookie header, puts the session on
- * `ctx.session`, and commits after the downstream middleware returns, before Koa writes the
- * response (Koa writes only once the whole middleware chain has settled). Everything else is
- * the engine's.
+ * `latchkey/koa`: the Koa adapter (Koa 3, and Koa 2 unchanged). It reads the Cookie header,
+ * puts the session on `ctx.session`, and commits after the downstream middleware returns,
+ * before Koa writes the response: Koa sends nothing until the whole middleware chain has
+ * settled, so no response head needs holding, whatever the body (string, Buffer, JSON,
+ * stream, empty, redirect, HEAD). Everything else is the engine's.
  */
 import type Koa from 'koa';
 import { SessionEngine } from '../engine/engine';
@@ -10,24 +11,40 @@ import type { SessionOptions } from '../engine/options';
 import { Session } from '../engine/session';
 import { ConfigError } from '../errors';
 
+// Both: DefaultContext (whose `[key]: any` index would otherwise make `ctx.session` any on a
+// plain `new Koa()`), and ExtendableContext, which every context type includes, so an app built
+// as `new Koa<State, CustomContext>()` (or a router's context) sees `ctx.session` too.
 declare module 'koa' {
   interface DefaultContext {
+    /**
+     * The request's session (latchkey). Values are typed by `SessionData`, which you augment:
+     * `declare module 'latchkey' { interface SessionData { userId: string } }`.
+     */
+    session: Session;
+  }
+  interface ExtendableContext {
     /** The request's session (latchkey). */
     session: Session;
   }
 }
 
-/** The Koa application, as far as the adapter needs it. */
-interface KoaApp {
+/** The Koa application, as far as the adapter reads it: `app.keys`. */
+export interface KoaKeysHolder {
   keys?: unknown;
 }
 
 /**
- * Session middleware for Koa 3 (and Koa 2).
+ * Session middleware for Koa 3 and Koa 2.
  *
- * `secret` defaults to `app.keys`: pass the app as the second argument to have missing or
- * short keys reported when the middleware is created; otherwise they are read on the first request.
- * `cookie.secure: 'auto'` follows `ctx.secure`, which honours `app.proxy`.
+ * `secret` defaults to `app.keys` (each key at least 32 characters; the first signs, all
+ * verify, so `app.keys = [newKey, oldKey]` rotates). Pass the app as the second argument to
+ * have missing or short keys reported when the middleware is created; without it they are
+ * read once, on the first request, and a bad set fails every request with a `ConfigError`.
+ * `cookie.secure: 'auto'` (the default) follows `ctx.secure`, which honours `app.proxy`.
+ *
+ * A store failure is thrown with `status` 503 and `expose: false`, so Koa's default handler
+ * answers `503 Service Unavailable` without details. An error thrown downstream propagates
+ * unchanged, and nothing is committed for that request.
  *
  * @example
  * ```ts
@@ -43,21 +60,24 @@ interface KoaApp {
  *   ctx.body = `visit ${visits}`;
  * });
  * ```
- * @throws ConfigError for invalid options (at once, or on the first request when app.keys is read then).
+ * @throws ConfigError for invalid options: at once, or on the first request when `app.keys` is read then.
  */
-export function session(options: SessionOptions = {}, app?: KoaApp): Koa.Middleware {
+export function session(options: SessionOptions = {}, app?: KoaKeysHolder): Koa.Middleware {
+  // The engine checks its options in its constructor; with neither a secret nor the app at
+  // hand the keys are only known from ctx.app, so the engine is made on the first request.
   let engine: SessionEngine | undefined =
-    options.secret !== undefined || app !== undefined ? new SessionEngine(withKeys(options, app)) : undefined;
+    options.secret !== undefined || app !== undefined ? engineFor(options, app) : undefined;
 
   return async function latchkeySession(ctx, next) {
-    const e = (engine ??= new SessionEngine(withKeys(options, ctx.app)));
-    const begun = e.begin(ctx.get('Cookie') || undefined, ctx.secure);
+    const e = (engine ??= engineFor(options, ctx.app));
+    const begun = e.begin(ctx.req.headers.cookie, ctx.secure);
+    // No cookie (or none that verifies) gives a Session at once: no extra await on that path.
     const s = begun instanceof Session ? begun : await begun;
     ctx.session = s;
-    // An error thrown downstream propagates unchanged and nothing is committed.
+    // A throw propagates unchanged past this point, and the failed request commits nothing.
     await next();
     if ((s.status === 'unchanged' && !e.needsCommit(s)) || ctx.headerSent) {
-      // Nothing to write now; a change made later (or after a hand-written head) is saved as a late one.
+      // Nothing to send (or the handler wrote the head itself): later changes are saved as late ones.
       e.afterHead(s);
       return;
     }
@@ -69,16 +89,24 @@ export function session(options: SessionOptions = {}, app?: KoaApp): Koa.Middlew
   };
 }
 
-function withKeys(options: SessionOptions, app: KoaApp | undefined): SessionOptions {
-  if (options.secret !== undefined) return options;
+function engineFor(options: SessionOptions, app: KoaKeysHolder | undefined): SessionEngine {
+  if (options.secret !== undefined) return new SessionEngine(options);
   const keys = app?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) {
-    throw new ConfigError('latchkey/koa needs a secret: pass session({ secret }) or set app.keys (each at least 32 characters)');
+  if (keys == null || (Array.isArray(keys) && keys.length === 0)) {
+    throw new ConfigError('latchkey/koa needs a secret: pass session({ secret }) or set app.keys (each key at least 32 characters)');
   }
-  if (!keys.every((k): k is string => typeof k === 'string')) {
-    throw new ConfigError('app.keys must be a list of strings to be used as session secrets (a Keygrip is not supported: pass secret)');
+  if (!Array.isArray(keys) || !keys.every((k): k is string => typeof k === 'string')) {
+    // A Keygrip (or Buffer keys) cannot be read back as secrets.
+    throw new ConfigError('app.keys must be an array of strings to serve as session secrets (for a Keygrip, pass session({ secret }))');
   }
-  return { ...options, secret: keys };
+  try {
+    return new SessionEngine({ ...options, secret: keys });
+  } catch (err) {
+    if (err instanceof ConfigError && err.message.includes('secret')) {
+      throw new ConfigError(`app.keys, used as the session secret: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 export type { SessionOptions };

@@ -1,13 +1,15 @@
 /**
  * Koa-only behaviour: every body type gets the cookie, app.keys as the secret, app.proxy and
  * secure 'auto', errors thrown downstream propagate unchanged, store failures answer 503
- * through Koa's default error handler without leaking a detail.
+ * through Koa's default error handler without leaking a detail, late changes, the typed
+ * `ctx.session`, and the Koa example walked end to end. (The shared scenario table runs on
+ * Koa 3 and Koa 2 through test/support/harness.ts.)
  */
 import { Readable } from 'node:stream';
 import Koa from 'koa';
 import request from 'supertest';
 import { sign } from 'cookie-signature';
-import { MemoryStore, SessionError } from 'latchkey';
+import { ConfigError, MemoryStore, type Session, SessionError } from 'latchkey';
 import { session } from 'latchkey/koa';
 import { Jar, sessionCookie } from '../support/cookies';
 import { OLD_SECRET, SECRET } from '../support/harness';
@@ -15,6 +17,62 @@ import { SpyStore } from '../support/spy-store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Koa2 = require('koa2') as typeof Koa;
+
+declare module 'latchkey' {
+  interface SessionData {
+    koaVisits: number;
+  }
+}
+
+// Type-level: compiled by `npm run typecheck`. ctx.session is latchkey's Session, typed by the
+// augmented SessionData, on a plain app, on an app with its own state and context types, and in
+// a middleware typed through Koa.Context.
+function typedContexts(): void {
+  const plain = new Koa();
+  plain.use(session({ secret: SECRET }));
+  plain.use((ctx) => {
+    const visits: number | undefined = ctx.session.get('koaVisits');
+    ctx.session.set('koaVisits', (visits ?? 0) + 1);
+    // @ts-expect-error a string is not koaVisits' type
+    ctx.session.set('koaVisits', 'one');
+    const s: Session = ctx.session;
+    void s;
+  });
+  const custom = new Koa<{ user?: string }, { requestId: string }>();
+  custom.use(session({ secret: SECRET }));
+  custom.use((ctx) => {
+    const visits: number | undefined = ctx.session.get('koaVisits');
+    // @ts-expect-error a string is not koaVisits' type
+    ctx.session.set('koaVisits', 'one');
+    void [visits, ctx.requestId];
+  });
+  const viaContext = (ctx: Koa.Context): number | undefined => ctx.session.get('koaVisits');
+  void viaContext;
+}
+
+/** Resolves after the store's next update() has settled; rejects after 2 s. */
+function nextUpdate(store: SpyStore): Promise<void> {
+  const update = store.update.bind(store);
+  let timer: NodeJS.Timeout | undefined;
+  const updated = new Promise<void>((resolve) => {
+    store.update = async (...args) => {
+      try {
+        return await update(...args);
+      } finally {
+        store.update = update;
+        resolve();
+      }
+    };
+  });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no store update within 2 s')), 2000);
+  });
+  return Promise.race([updated, timeout]).finally(() => clearTimeout(timer));
+}
+
+test('ctx.session is typed (see npm run typecheck)', () => {
+  expect(typeof typedContexts).toBe('function');
+});
 
 describe.each([
   ['koa 3', Koa],
@@ -89,16 +147,33 @@ describe.each([
     expect(sessionCookie(res)!.value).toBe(sign(key, SECRET));
   });
 
-  it('missing or short app.keys are a ConfigError', async () => {
+  it('missing, short or non-string app.keys are a ConfigError, at startup with the app, else on each request', async () => {
     const app = new Lib();
-    expect(() => session({}, app)).toThrow(expect.objectContaining({ code: 'LATCHKEY_CONFIG' }));
-    app.keys = ['short'];
-    expect(() => session({}, app)).toThrow(/32 characters/);
+    expect(() => session({}, app)).toThrow(ConfigError);
+    expect(() => session({}, app)).toThrow(/needs a secret: pass session\(\{ secret \}\) or set app.keys/);
+    app.keys = [];
+    expect(() => session({}, app)).toThrow(/needs a secret/);
+    app.keys = [SECRET, 'short'];
+    expect(() => session({}, app)).toThrow(/^app\.keys, used as the session secret: .*at least 32 characters/);
+    (app as { keys: unknown }).keys = { sign: () => '', verify: () => true, index: () => 0 };
+    expect(() => session({}, app)).toThrow(/Keygrip/);
+    // A secret given wins over app.keys, which is then never read.
+    expect(() => session({ secret: SECRET }, app)).not.toThrow();
+
     const lazy = new Lib();
-    lazy.silent = true;
+    const errors: unknown[] = [];
+    lazy.on('error', (err) => errors.push(err));
     lazy.use(session());
     lazy.use((ctx) => void (ctx.body = 'never'));
-    expect((await request(lazy.callback()).get('/')).status).toBe(500);
+    const res = await request(lazy.callback()).get('/');
+    expect(res.status).toBe(500);
+    expect(res.text).toBe('Internal Server Error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(ConfigError);
+    expect((errors[0] as ConfigError).message).toMatch(/app.keys/);
+    // Keys set after a failed first request are picked up: the engine is only kept once built.
+    lazy.keys = [SECRET];
+    expect((await request(lazy.callback()).get('/')).text).toBe('never');
   });
 
   it("secure 'auto' follows app.proxy", async () => {
@@ -163,7 +238,62 @@ describe.each([
     const commitTimeout = await request(koa.callback()).get('/').set('Cookie', jar.header());
     expect(commitTimeout.status).toBe(503);
     expect(commitTimeout.text).toBe('Service Unavailable');
+    expect(sessionCookie(commitTimeout)).toBeUndefined();
     expect(errors.map((e) => (e as SessionError).code)).toEqual(['LATCHKEY_LOAD', 'LATCHKEY_STORE_TIMEOUT']);
+  });
+
+  it('a handler that writes the response itself (ctx.respond = false): its change is saved under the key the client holds', async () => {
+    const store = new SpyStore(new MemoryStore({ sweepIntervalMs: 0 }));
+    const { app } = build((ctx) => void (ctx.body = 'x'), store);
+    const jar = new Jar().take(await request(app).get('/w'));
+    const koa = new Lib();
+    // No grace: a rotated-out key would be dead at once, so the old cookie working shows no rotation.
+    koa.use(session({ secret: SECRET, store, rotationGraceMs: 0 }));
+    koa.use((ctx) => {
+      ctx.session.set('raw', 'kept');
+      ctx.respond = false;
+      ctx.res.statusCode = 200;
+      ctx.res.end('raw body');
+    });
+    store.reset();
+    const updated = nextUpdate(store);
+    const res = await request(koa.callback()).get('/').set('Cookie', jar.header());
+    expect(res.text).toBe('raw body');
+    expect(sessionCookie(res)).toBeUndefined();
+    await updated;
+    expect(store.calls.filter((c) => c.method === 'update').map((c) => c.change?.rotate)).toEqual([false]);
+    const reader = new Lib();
+    reader.use(session({ secret: SECRET, store }));
+    reader.use((ctx) => void (ctx.body = { raw: ctx.session.get('raw') ?? null }));
+    expect((await request(reader.callback()).get('/').set('Cookie', jar.header())).body).toEqual({ raw: 'kept' });
+  });
+
+  it('a change made after the response (un-awaited work) is saved under the key the client holds', async () => {
+    const store = new SpyStore(new MemoryStore({ sweepIntervalMs: 0 }));
+    const { app } = build((ctx) => void (ctx.body = 'x'), store);
+    const jar = new Jar().take(await request(app).get('/w'));
+    const koa = new Lib();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    koa.use(session({ secret: SECRET, store }));
+    koa.use((ctx) => {
+      const s = ctx.session;
+      void gate.then(() => s.set('late', 'kept'));
+      ctx.body = 'sent before the change';
+    });
+    const res = await request(koa.callback()).get('/').set('Cookie', jar.header());
+    expect(res.text).toBe('sent before the change');
+    expect(sessionCookie(res)).toBeUndefined();
+    store.reset();
+    const updated = nextUpdate(store);
+    release();
+    await updated;
+    expect(store.methods()).toEqual(['update']);
+    expect(store.calls[0]!.change).toMatchObject({ rotate: false });
+    const reader = new Lib();
+    reader.use(session({ secret: SECRET, store }));
+    reader.use((ctx) => void (ctx.body = { late: ctx.session.get('late') ?? null }));
+    expect((await request(reader.callback()).get('/').set('Cookie', jar.header())).body).toEqual({ late: 'kept' });
   });
 });
 
@@ -171,7 +301,16 @@ describe('examples/koa-app', () => {
   it('logs in, counts, fills a cart and logs out', async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createApp } = require('../../examples/koa-app/app') as { createApp: () => Koa };
-    const app = createApp().callback();
+    // The example picks RedisStore when REDIS_URL is set; this walk is about the MemoryStore default.
+    const redisUrl = process.env.REDIS_URL;
+    delete process.env.REDIS_URL;
+    let koa: Koa;
+    try {
+      koa = createApp();
+    } finally {
+      if (redisUrl !== undefined) process.env.REDIS_URL = redisUrl;
+    }
+    const app = koa.callback();
     const jar = new Jar();
     let res = await request(app).get('/');
     jar.take(res);
@@ -184,13 +323,21 @@ describe('examples/koa-app', () => {
     jar.take(res);
     expect(res.status).toBe(302);
     expect(jar.header()).not.toBe(beforeLogin);
-    jar.take(await request(app).post('/cart').type('form').send({ item: 'coffee' }).set('Cookie', jar.header()));
+    res = await request(app).post('/cart').type('form').send({ item: 'coffee <b>' }).set('Cookie', jar.header());
+    expect(res.status).toBe(302);
+    jar.take(res);
     res = await request(app).get('/cart').set('Cookie', jar.header());
     jar.take(res);
     expect(res.text).toContain('Signed in as <b>grace</b>');
-    expect(res.text).toContain('<li>coffee</li>');
+    expect(res.text).toContain('<li>coffee &#60;b&#62;</li>');
+    // The pre-login cookie is dead (renew kills the old key at once).
     expect((await request(app).get('/cart').set('Cookie', beforeLogin)).text).toContain('Not signed in.');
-    jar.take(await request(app).post('/logout').set('Cookie', jar.header()));
+    const loggedIn = jar.header();
+    res = await request(app).post('/logout').set('Cookie', jar.header());
+    expect(res.status).toBe(302);
+    jar.take(res);
     expect(jar.value).toBeUndefined();
+    expect((await request(app).get('/cart').set('Cookie', loggedIn)).text).toContain('(empty)');
+    expect((await request(app).get('/cart')).text).toContain('(empty)');
   });
 });
