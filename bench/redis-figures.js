@@ -1,10 +1,19 @@
-// `npm run build && node bench/redis-figures.js`: Redis commands per request for RedisStore, from
-// INFO commandstats around 1000 requests per case, on a throwaway redis-server (nothing else
-// counted), plus how often read-only traffic extends the TTL under ttlExtension 'sliding'.
-// Top-level round trips are EVALSHA + DEL; commands run inside our scripts are listed as well.
+// `npm run build && node bench/redis-figures.js [requests per case] [sessions for memory]`
+//
+// RedisStore's figures, measured on a throwaway redis-server (free loopback port, nothing on disk,
+// nothing else talking to it), against an in-process Express app with latchkey + RedisStore:
+//   1. Redis commands per request, from INFO commandstats (CONFIG RESETSTAT before each case) around
+//      1000 requests per case. Redis lists every command it ran: the EVALSHA our client sent, and also
+//      the HGETALL, PTTL, HSET… each script ran inside Redis. Only what the client sends is a round
+//      trip, so round trips = evalsha + eval + del + any other command the client sent directly.
+//   2. Redis memory per session: INFO memory used_memory before and after creating 100 000 sessions
+//      holding one small value ({"n":1}) through the store, divided by 100 000; connect-redis (with
+//      the `redis` client, express-session's record for the same state) on the same server for comparison.
+//   3. Where the JSON check on load costs: cjson.decode in Redis's Lua vs JSON.parse in Node, per value.
+// Prints Markdown tables.
 'use strict';
 const http = require('node:http');
-const { spawn, execFileSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -15,122 +24,236 @@ const { session } = require('latchkey/express');
 const { RedisStore } = require('latchkey/redis');
 
 const N = Number(process.argv[2] || 1000);
+const SESSIONS = Number(process.argv[3] || 100_000);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
+  new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
   });
 
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function get(port, p, cookie) {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers: cookie ? { cookie } : {}, agent: keepAlive }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, headers: cookie ? { cookie } : {}, agent }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode, body, setCookie: (res.headers['set-cookie'] || [])[0] }));
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`${p}: HTTP ${res.statusCode} ${body}`));
+        else resolve({ body, setCookie: (res.headers['set-cookie'] || [])[0] });
+      });
     });
+    req.setTimeout(5000, () => req.destroy(new Error(`${p}: no answer in 5 s`)));
     req.on('error', reject);
   });
 }
-const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const cookieOf = (setCookie) => setCookie.split(';')[0];
 
 async function main() {
   const redisPort = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-figures-'));
-  const server = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const admin = new Redis(redisPort, '127.0.0.1');
-  for (let i = 0; i < 100; i++) {
-    try {
-      await admin.ping();
-      break;
-    } catch {
-      await sleep(50);
-    }
-  }
-  const client = new Redis(redisPort, '127.0.0.1', { commandTimeout: 2000, maxRetriesPerRequest: 1 });
-  for (const c of [admin, client]) c.on('error', () => {});
-  const secret = 'figures-secret-that-is-long-enough-0123456789';
+  const server = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: 'ignore',
+  });
   const servers = [];
-  async function app(options) {
-    const a = express();
-    a.use(session({ secret, store: new RedisStore({ client }), ...options }));
-    a.get('/anon', (_req, res) => res.send('ok'));
-    a.get('/read', (req, res) => res.send(String(req.session.get('n') ?? 0)));
-    a.get('/write', (req, res) => {
-      req.session.set('n', (req.session.get('n') ?? 0) + 1);
-      res.send('ok');
+  const clients = [];
+  try {
+    const admin = new Redis(redisPort, '127.0.0.1', { lazyConnect: true, retryStrategy: () => 50 });
+    admin.on('error', () => {}); // refused until redis-server listens; the bounded loop below decides
+    clients.push(admin);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await admin.connect();
+        await admin.ping();
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`redis-server on ${redisPort} did not answer in 10 s: ${err.message}`);
+        admin.disconnect();
+        await sleep(50);
+      }
+    }
+    const client = new Redis(redisPort, '127.0.0.1', { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+    client.on('error', (err) => console.error('redis:', err.message));
+    clients.push(client);
+    const version = /redis_version:(\S+)/.exec(await admin.info('server'))[1];
+
+    const secret = 'figures-secret-that-is-long-enough-0123456789';
+    async function app(options) {
+      const a = express();
+      a.use(session({ secret, store: new RedisStore({ client }), ...options }));
+      a.get('/anon', (_req, res) => res.send('ok'));
+      a.get('/read', (req, res) => res.send(String(req.session.get('n') ?? 0)));
+      a.get('/write', (req, res) => {
+        const n = (req.session.get('n') ?? 0) + 1;
+        req.session.set('n', n);
+        res.send(String(n));
+      });
+      const s = a.listen(0, '127.0.0.1');
+      servers.push(s);
+      await new Promise((r) => s.once('listening', r));
+      return s.address().port;
+    }
+
+    async function commandstats() {
+      const text = await admin.info('commandstats');
+      const out = {};
+      for (const m of text.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+),usec=(\d+)/g)) {
+        if (!['info', 'config'].includes(m[1].split('|')[0])) out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+      }
+      return out;
+    }
+    // The client sends EVALSHA (EVAL once after NOSCRIPT) and DEL; everything else runs inside a script.
+    const DIRECT = ['evalsha', 'eval', 'del', 'script|load'];
+    const rows = [];
+    async function measure(name, expected, run) {
+      await admin.config('RESETSTAT');
+      const note = await run();
+      const s = await commandstats();
+      const direct = DIRECT.reduce((sum, c) => sum + (s[c]?.calls || 0), 0);
+      const inner = Object.entries(s)
+        .filter(([k]) => !DIRECT.includes(k))
+        .map(([k, v]) => `${k} ${(v.calls / N).toFixed(3)}`)
+        .join(', ');
+      const shas = s.evalsha ? `${(s.evalsha.usec / s.evalsha.calls).toFixed(1)} µs` : '–';
+      rows.push(`| ${name} | ${expected} | ${(direct / N).toFixed(3)} | ${shas} | ${inner || '–'} | ${note || ''} |`);
+    }
+
+    const port = await app({});
+    const seed = cookieOf((await get(port, '/write')).setCookie);
+    await measure('anonymous (no cookie, session untouched)', '0', async () => {
+      for (let i = 0; i < N; i++) await get(port, '/anon');
     });
-    const port = await freePort();
-    const s = a.listen(port, '127.0.0.1');
-    servers.push(s);
-    await new Promise((r) => s.once('listening', r));
-    return port;
-  }
-  async function stats() {
-    const text = await admin.info('commandstats');
-    const out = {};
-    for (const m of text.matchAll(/cmdstat_([a-z|_-]+):calls=(\d+)/g)) if (!['info', 'config', 'ping'].includes(m[1].split('|')[0])) out[m[1]] = Number(m[2]);
-    return out;
-  }
-  async function measure(name, port, run) {
-    await admin.config('RESETSTAT');
-    await run();
-    const s = await stats();
-    const roundTrips = (s.evalsha || 0) + (s.eval || 0) + (s.del || 0);
-    const inner = Object.entries(s).filter(([k]) => !['evalsha', 'eval', 'del'].includes(k)).map(([k, v]) => `${k} ${(v / N).toFixed(2)}`).join(', ');
-    rows.push(`| ${name} | ${(roundTrips / N).toFixed(2)} | ${inner || '–'} |`);
-  }
-  const rows = ['| case (1000 requests) | Redis round trips per request | commands inside the scripts, per request |', '|---|---:|---|'];
-  const port = await app({});
-  const seed = (await get(port, '/write')).setCookie.split(';')[0];
-  await measure('anonymous', port, async () => {
-    for (let i = 0; i < N; i++) await get(port, '/anon');
-  });
-  await measure('read-only', port, async () => {
-    for (let i = 0; i < N; i++) await get(port, '/read', seed);
-  });
-  let cookie = seed;
-  await measure('write', port, async () => {
-    for (let i = 0; i < N; i++) {
-      const r = await get(port, '/write', cookie);
-      if (r.setCookie) cookie = r.setCookie.split(';')[0];
+    await measure('read-only (cookie, reads `n`)', '1', async () => {
+      let setCookies = 0;
+      for (let i = 0; i < N; i++) if ((await get(port, '/read', seed)).setCookie) setCookies++;
+      return `${setCookies} Set-Cookie`;
+    });
+    let cookie = seed;
+    await measure('write (cookie, `n` + 1)', '2', async () => {
+      let last;
+      for (let i = 0; i < N; i++) {
+        const r = await get(port, '/write', cookie);
+        if (r.setCookie) cookie = cookieOf(r.setCookie);
+        last = r.body;
+      }
+      return `n = ${last} at the end`;
+    });
+    await measure('new session (no cookie, sets `n`)', '1', async () => {
+      for (let i = 0; i < N; i++) await get(port, '/write');
+    });
+
+    // Sliding TTL: read-only traffic extends the TTL once half of it is spent, never more often.
+    async function sliding(ttl, pauseMs) {
+      const p = await app({ ttl, ttlExtension: 'sliding' });
+      let c = cookieOf((await get(p, '/write')).setCookie);
+      const at = [];
+      const started = Date.now();
+      await measure(`read-only, ttlExtension 'sliding', ttl ${ttl} s`, `1 (+1 per ${ttl / 2} s)`, async () => {
+        for (let i = 0; i < N; i++) {
+          const r = await get(p, '/read', c);
+          if (r.body !== '1') throw new Error(`sliding read ${i} saw n = ${r.body}`);
+          if (r.setCookie) {
+            at.push(Date.now());
+            c = cookieOf(r.setCookie);
+          }
+          if (pauseMs) await sleep(pauseMs);
+        }
+        const seconds = (Date.now() - started) / 1000;
+        const gaps = at.slice(1).map((t, i) => t - at[i]);
+        const gapText = gaps.length ? `, shortest gap ${(Math.min(...gaps) / 1000).toFixed(2)} s` : '';
+        return `${at.length} extensions over ${seconds.toFixed(1)} s (one per half-TTL allows at most ${Math.floor(seconds / (ttl / 2)) + 1})${gapText}`;
+      });
     }
-  });
-  await measure('new session', port, async () => {
-    for (let i = 0; i < N; i++) await get(port, '/write');
-  });
-  // Sliding: a 2 s TTL, 1000 reads spread over about 3 s: at most one extension per second (half the TTL).
-  const slidingPort = await app({ ttl: 2, ttlExtension: 'sliding' });
-  const slidingSeed = (await get(slidingPort, '/write')).setCookie.split(';')[0];
-  let extensions = 0;
-  const started = Date.now();
-  await admin.config('RESETSTAT');
-  let sc = slidingSeed;
-  for (let i = 0; i < N; i++) {
-    const r = await get(slidingPort, '/read', sc);
-    if (r.setCookie) {
-      extensions++;
-      sc = r.setCookie.split(';')[0];
+    await sliding(60, 0);
+    await sliding(2, 3);
+
+    console.log(`RedisStore on redis-server ${version} (throwaway, port ${redisPort}), ${N} sequential keep-alive requests per case, Node ${process.version}.\n`);
+    console.log('| case | expected | Redis round trips per request (evalsha + del) | Redis time per EVALSHA | commands run inside the scripts, per request | notes |');
+    console.log('|---|---:|---:|---:|---|---|');
+    console.log(rows.join('\n'));
+    console.log('\nRedis counts the commands a script runs under their own names (hgetall, pttl, hset, …) as well as the EVALSHA that ran it; only what the client sends is a round trip.');
+
+    // 2. Memory per session.
+    const used = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))[1]);
+    async function perSession(add) {
+      await admin.flushall();
+      const before = await used();
+      for (let i = 0; i < SESSIONS; i += 1000) await Promise.all(Array.from({ length: Math.min(1000, SESSIONS - i) }, add));
+      const keys = await admin.dbsize();
+      if (keys !== SESSIONS) throw new Error(`expected ${SESSIONS} keys, found ${keys}`);
+      const after = await used();
+      const sample = (await admin.randomkey()) || '';
+      const info = { bytes: (after - before) / SESSIONS, encoding: await admin.object('ENCODING', sample), usage: await admin.memory('USAGE', sample), sample };
+      await admin.flushall();
+      return info;
     }
-    await sleep(3);
+    const store = new RedisStore({ client });
+    const latchkeyMem = await perSession(() => store.save(new Map([['n', '1']]), 86400));
+    const { createClient } = require('redis');
+    const { RedisStore: ConnectRedisStore } = require('connect-redis');
+    const { randomBytes } = require('node:crypto');
+    const nodeRedis = createClient({ url: `redis://127.0.0.1:${redisPort}` });
+    nodeRedis.on('error', (err) => console.error('node-redis:', err.message));
+    await nodeRedis.connect();
+    const connectRedis = new ConnectRedisStore({ client: nodeRedis });
+    const connectMem = await perSession(() =>
+      connectRedis.set(randomBytes(24).toString('base64url'), {
+        cookie: { originalMaxAge: 86400000, expires: new Date(Date.now() + 86400000), httpOnly: true, path: '/' },
+        n: 1,
+      }),
+    );
+    await nodeRedis.quit();
+    console.log(`\nRedis memory per session: used_memory after − before creating ${SESSIONS.toLocaleString('en')} sessions holding {"n":1}, ÷ ${SESSIONS.toLocaleString('en')}.\n`);
+    console.log('| store | bytes per session | target | encoding | MEMORY USAGE of one key |');
+    console.log('|---|---:|---|---|---:|');
+    console.log(`| latchkey RedisStore | ${latchkeyMem.bytes.toFixed(1)} | ${latchkeyMem.bytes <= 200 ? '✅' : '❌'} ≤ 200 | ${latchkeyMem.encoding} | ${latchkeyMem.usage} |`);
+    console.log(`| connect-redis (express-session record) | ${connectMem.bytes.toFixed(1)} |  | ${connectMem.encoding} | ${connectMem.usage} |`);
+
+    // 3. The JSON check on load: in Redis (cjson.decode under pcall, as the load script does) or in Node.
+    const values = {
+      '{"n":1}: the value `1`': '1',
+      'a cart': JSON.stringify({ items: Array.from({ length: 12 }, (_, i) => ({ sku: `SKU-${1000 + i}`, qty: i % 3, price: 9.99 + i, title: 'a product title' })) }),
+      'an object of 200 keys': JSON.stringify(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`key${i}`, { v: i, s: 'x'.repeat(20), f: i / 7 }]))),
+    };
+    const LOOPS = 20_000;
+    const decodeLoop = `local ok = 0 for i = 1, tonumber(ARGV[2]) do if pcall(cjson.decode, ARGV[1]) then ok = ok + 1 end end return ok`;
+    const emptyLoop = `local ok = 0 for i = 1, tonumber(ARGV[2]) do if ARGV[1] then ok = ok + 1 end end return ok`;
+    const jsonRows = [];
+    for (const [label, text] of Object.entries(values)) {
+      let t = process.hrtime.bigint();
+      await admin.eval(decodeLoop, 0, text, LOOPS);
+      const withDecode = Number(process.hrtime.bigint() - t);
+      t = process.hrtime.bigint();
+      await admin.eval(emptyLoop, 0, text, LOOPS);
+      const empty = Number(process.hrtime.bigint() - t);
+      const luaNs = (withDecode - empty) / LOOPS;
+      for (let i = 0; i < 2000; i++) JSON.parse(text); // warm-up
+      t = process.hrtime.bigint();
+      for (let i = 0; i < LOOPS; i++) JSON.parse(text);
+      const nodeNs = Number(process.hrtime.bigint() - t) / LOOPS;
+      jsonRows.push(`| ${label} (${text.length} B) | ${(luaNs / 1000).toFixed(2)} µs | ${(nodeNs / 1000).toFixed(2)} µs |`);
+    }
+    console.log(`\nCost of checking one value is JSON, per load (${LOOPS.toLocaleString('en')} iterations each; Lua loop overhead subtracted).\n`);
+    console.log('| value | cjson.decode in Redis (load script) | JSON.parse in Node |');
+    console.log('|---|---:|---:|');
+    console.log(jsonRows.join('\n'));
+  } finally {
+    for (const s of servers) s.close();
+    agent.destroy();
+    for (const c of clients) c.disconnect();
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGKILL');
+    await Promise.race([exited, sleep(5000)]);
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  const seconds = (Date.now() - started) / 1000;
-  const s = await stats();
-  rows.push(
-    `| read-only, ttl 2 s, sliding, over ${seconds.toFixed(1)} s | ${((s.evalsha || 0) / N).toFixed(3)} | ${(s.evalsha || 0) - N} TTL extensions beyond the 1000 loads, ${extensions} refreshed cookies; one per half-TTL allows ${Math.ceil(seconds)} |`,
-  );
-  console.log(rows.join('\n'));
-  for (const s2 of servers) s2.close();
-  keepAlive.destroy();
-  client.disconnect();
-  admin.disconnect();
-  server.kill('SIGKILL');
-  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 main().catch((err) => {
   console.error(err);
-  process.exit(1);
+  process.exitCode = 1;
 });

@@ -4,14 +4,16 @@
  * operation is exactly one round trip: a Lua script (sent by SHA) or a single DEL. Each script
  * touches one key, so the store works unchanged on a Redis Cluster.
  *
- * Hash layout, kept small (under 200 bytes of Redis memory per session with one value, measured):
+ * Hash layout, kept small so Redis keeps it as a listpack (under 200 bytes of Redis memory per
+ * session with one value, measured by bench/redis-figures.js):
  *   h  hash of the current validator (16 raw bytes)   p, u  previous validator hash, and until when (epoch ms) it is valid
  *   v  version, absent while it is 1                  c     createdAt (epoch seconds)
- *   .<key>  one field per session value, its JSON text (the dot keeps values apart from the fields above)
+ *   .<key>  one field per session value, its JSON text
+ * Every value field starts with a dot and no metadata field does, so a session key (any string,
+ * `h` and `__proto__` included) can never overwrite the metadata.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { LoadError } from '../errors';
-import { VersionConflictError } from '../errors';
+import { ConfigError, LoadError, UpdateError, VersionConflictError } from '../errors';
 import { newId, newValidator, splitKey } from './keys';
 import type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './types';
 
@@ -19,58 +21,98 @@ import type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore
 export interface RedisStoreOptions {
   /** An ioredis `Redis` (plain or Sentinel-configured) or `Cluster`, created and owned by the application. */
   client: Redis | Cluster;
-  /** Prefix of every key. Default `latchkey:`. */
+  /**
+   * Prefix of every key: a session lives at `<prefix><id>`. Default `latchkey:`. On a Cluster,
+   * keep `{…}` out of it: a hash tag would put every session on one shard.
+   */
   prefix?: string;
 }
 
-// Returns {stale, version, createdAt, pttl, field, value, …}; {-1} unknown or wrong validator;
-// {-2} wrong type at the key; {-3, field} a value that is not JSON (checked here with cjson, so Node
-// parses nothing on load and a value is decoded only when the handler reads it).
+// The metadata is read first and the validator checked before any value is looked at, so a wrong
+// or expired key costs no JSON work and learns nothing about the record (not even that it is corrupt).
+//
+// Values are checked with cjson under pcall, in Redis, so Node parses nothing on load (a value is
+// decoded only when the handler reads it). cjson is a filter, not the judge: it rejects some valid
+// JSON (a lone surrogate escape such as "\ud800", nesting deeper than 1000), so the names of the
+// values it rejects come back at the end of the reply and Node's JSON.parse, the parser
+// `session.get` uses, decides; only on that rare path does Node parse anything.
+//
+// ARGV: validator hash, now (epoch ms).
+// → {-1} unknown or wrong validator; {-2} not a latchkey hash (wrong type, missing metadata);
+//   {stale 0|1, version, createdAt s, pttl, nSuspect, field, value, …, suspect field, …}.
 const LOAD = `
-local ok, all = pcall(redis.call, 'HGETALL', KEYS[1])
-if not ok then return {-2} end
-if #all == 0 then return {-1} end
+local all = redis.pcall('HGETALL', KEYS[1])
+if all.err then return {-2} end
+local n = #all
+if n == 0 then return {-1} end
 local h, p, u, v, c
-local out = {0, 0, 0, 0}
-for i = 1, #all, 2 do
-  local f, x = all[i], all[i + 1]
+for i = 1, n, 2 do
+  local f = all[i]
+  if string.byte(f, 1) ~= 46 then
+    if f == 'h' then h = all[i + 1] elseif f == 'c' then c = all[i + 1] elseif f == 'v' then v = all[i + 1]
+    elseif f == 'p' then p = all[i + 1] elseif f == 'u' then u = all[i + 1] end
+  end
+end
+local version, created = tonumber(v or '1'), tonumber(c)
+if h == nil or version == nil or created == nil then return {-2} end
+local stale = 0
+if h ~= ARGV[1] then
+  if p == ARGV[1] and (tonumber(u) or 0) > tonumber(ARGV[2]) then stale = 1 else return {-1} end
+end
+local out = {stale, version, created, redis.call('PTTL', KEYS[1]), 0}
+local suspect
+for i = 1, n, 2 do
+  local f = all[i]
   if string.byte(f, 1) == 46 then
-    if not pcall(cjson.decode, x) then return {-3, string.sub(f, 2)} end
+    local x = all[i + 1]
     out[#out + 1] = string.sub(f, 2)
     out[#out + 1] = x
-  elseif f == 'h' then h = x elseif f == 'p' then p = x elseif f == 'u' then u = x
-  elseif f == 'v' then v = x elseif f == 'c' then c = x end
+    if not pcall(cjson.decode, x) then
+      suspect = suspect or {}
+      suspect[#suspect + 1] = string.sub(f, 2)
+    end
+  end
 end
-if h == nil or c == nil then return {-2} end
-if h == ARGV[1] then out[1] = 0
-elseif p ~= nil and p == ARGV[1] and tonumber(u) > tonumber(ARGV[2]) then out[1] = 1
-else return {-1} end
-out[2] = tonumber(v or '1')
-out[3] = c
-out[4] = redis.call('PTTL', KEYS[1])
+if suspect then
+  out[5] = #suspect
+  for i = 1, #suspect do out[#out + 1] = suspect[i] end
+end
 return out`;
 
-// ARGV: hash, createdAt, pttl, field, value, … → 1 created, 0 the id exists (never overwrite).
-const SAVE = `
+// HSET/HDEL in slices: unpack() of more than a few thousand values overflows Lua's C stack.
+const SLICES = `
+local function hset(key, a)
+  for i = 1, #a, 1000 do redis.call('HSET', key, unpack(a, i, math.min(i + 999, #a))) end
+end
+local function hdel(key, a, from)
+  for i = from, #a, 1000 do redis.call('HDEL', key, unpack(a, i, math.min(i + 999, #a))) end
+end`;
+
+// ARGV: hash, createdAt (s), pttl, field, value, … → 1 created, 0 the id exists (never overwrite).
+const SAVE = `${SLICES}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local args = {'h', ARGV[1], 'c', ARGV[2]}
 for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(args))
+hset(KEYS[1], args)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`;
 
 // ARGV: hash, now, expectedVersion|'', rotate '1'|'0', newHash, graceUntil|'', pttl, nSet, then
-// nSet field/value pairs, then the removed fields. → {0} kept the key, {1} rotated, {-1} gone, {-2, actual}.
-const UPDATE = `
+// nSet field/value pairs, then the removed fields.
+// → {0} kept the key, {1} rotated, {-1} gone or wrong validator, {-2, actual} version conflict,
+//   {-3} the record is not a latchkey hash. Removed fields go first, as in MemoryStore.
+const UPDATE = `${SLICES}
 local m = redis.call('HMGET', KEYS[1], 'h', 'p', 'u', 'v')
 if not m[1] then return {-1} end
 local stale = false
 if m[1] ~= ARGV[1] then
-  if m[2] and m[2] == ARGV[1] and tonumber(m[3]) > tonumber(ARGV[2]) then stale = true else return {-1} end
+  if m[2] == ARGV[1] and (tonumber(m[3]) or 0) > tonumber(ARGV[2]) then stale = true else return {-1} end
 end
 local version = tonumber(m[4] or '1')
+if version == nil then return {-3} end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= version then return {-2, version} end
 local nset = tonumber(ARGV[8])
+if #ARGV > 8 + 2 * nset then hdel(KEYS[1], ARGV, 9 + 2 * nset) end
 local args = {'v', tostring(version + 1)}
 for i = 9, 8 + 2 * nset do args[#args + 1] = ARGV[i] end
 local rotated = 0
@@ -87,8 +129,7 @@ if ARGV[4] == '1' and not stale then
   end
   rotated = 1
 end
-redis.call('HSET', KEYS[1], unpack(args))
-if #ARGV > 8 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, 9 + 2 * nset, #ARGV)) end
+hset(KEYS[1], args)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 return {rotated}`;
 
@@ -96,7 +137,7 @@ return {rotated}`;
 const UPDATE_TTL = `
 local m = redis.call('HMGET', KEYS[1], 'h', 'p', 'u')
 if not m[1] then return 0 end
-if m[1] == ARGV[1] or (m[2] and m[2] == ARGV[1] and tonumber(m[3]) > tonumber(ARGV[2])) then
+if m[1] == ARGV[1] or (m[2] == ARGV[1] and (tonumber(m[3]) or 0) > tonumber(ARGV[2])) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 1
 end
@@ -114,22 +155,28 @@ interface Scripted {
 /** The validator hash as Redis keeps it: 16 raw bytes rather than 22 characters. */
 const raw = (hash: string): Buffer => Buffer.from(hash, 'latin1');
 
+/** TTL seconds (fractional allowed) as PEXPIRE milliseconds, never 0 (PEXPIRE 0 deletes at once). */
 const ms = (ttl: number): number => Math.max(1, Math.ceil(ttl * 1000));
 
 /**
  * Session store on Redis (ioredis). ioredis is an optional peer dependency: only apps that
- * use this entry point need it.
+ * use this entry point need it installed.
  *
  * ioredis's defaults wait ~73 s on a dead Redis and forever on a paused one; the engine bounds
- * every call with `storeTimeoutMs`, and these client options make ioredis give up as fast:
+ * every call with `storeTimeoutMs`, and the client options below make ioredis give up as fast,
+ * so commands do not pile up in its queue during an outage.
+ *
+ * Redis runs the scripts, so its own command statistics list `evalsha` once per operation and
+ * also the commands each script runs (`hgetall`, `pttl`, `hset`, …): those are not round trips.
  *
  * @example
  * ```ts
  * import Redis from 'ioredis';
+ * import { session } from 'latchkey/express';
  * import { RedisStore } from 'latchkey/redis';
  *
  * const client = new Redis(process.env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
- * client.on('error', (err) => log.warn(err));
+ * client.on('error', (err) => log.warn(err)); // ioredis reports reconnects here; without a listener it prints them
  * app.use(session({ secret, store: new RedisStore({ client }) }));
  * ```
  */
@@ -138,10 +185,13 @@ export class RedisStore implements SessionStore {
   private readonly client: Scripted & (Redis | Cluster);
   private readonly prefix: string;
 
+  /** @throws ConfigError when `client` is not an ioredis client or `prefix` is not a string. */
   constructor(options: RedisStoreOptions) {
-    const client = options.client as Redis & Partial<Scripted>;
-    if (!client || typeof client.defineCommand !== 'function') throw new TypeError('RedisStore needs an ioredis client: { client }');
-    // defineCommand sends each script by SHA (EVALSHA) and reloads it on NOSCRIPT.
+    const client = options?.client as (Redis & Partial<Scripted>) | undefined;
+    if (!client || typeof client.defineCommand !== 'function') throw new ConfigError('RedisStore needs an ioredis Redis or Cluster: { client }');
+    if (options.prefix !== undefined && typeof options.prefix !== 'string') throw new ConfigError('RedisStore prefix must be a string');
+    // defineCommand sends each script by SHA (EVALSHA) and reloads it on NOSCRIPT (a restarted or
+    // flushed Redis). Several stores on one client share the definitions.
     if (typeof client.latchkeyLoad !== 'function') {
       client.defineCommand('latchkeyLoad', { numberOfKeys: 1, lua: LOAD });
       client.defineCommand('latchkeySave', { numberOfKeys: 1, lua: SAVE });
@@ -152,6 +202,10 @@ export class RedisStore implements SessionStore {
     this.prefix = options.prefix ?? 'latchkey:';
   }
 
+  /**
+   * @throws LoadError (kind `deserialization`) when the record holds a value that is not JSON or
+   * the key is not a latchkey hash (the engine then serves a fresh session and reports it).
+   */
   async load(key: string): Promise<LoadedSession | null> {
     const parts = splitKey(key);
     if (!parts) return null;
@@ -160,9 +214,17 @@ export class RedisStore implements SessionStore {
     const code = Number(reply[0]);
     if (code === -1) return null;
     if (code === -2) throw new LoadError('deserialization', `session record ${parts.id} is not a latchkey hash`);
-    if (code === -3) throw new LoadError('deserialization', `session value ${JSON.stringify(String(reply[1]))} of ${parts.id} is not valid JSON`);
+    const end = reply.length - Number(reply[4]);
     const state: SessionState = new Map();
-    for (let i = 4; i < reply.length; i += 2) state.set(String(reply[i]), String(reply[i + 1]));
+    for (let i = 5; i < end; i += 2) state.set(String(reply[i]), String(reply[i + 1]));
+    for (let i = end; i < reply.length; i++) {
+      const name = String(reply[i]);
+      try {
+        JSON.parse(state.get(name)!);
+      } catch (err) {
+        throw new LoadError('deserialization', `session value ${JSON.stringify(name)} of ${parts.id} is not valid JSON`, { cause: err });
+      }
+    }
     const pttl = Number(reply[3]);
     return { state, version: Number(reply[1]), createdAt: Number(reply[2]) * 1000, expiresAt: now + (pttl > 0 ? pttl : 0), stale: code === 1 };
   }
@@ -181,6 +243,7 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /** @throws VersionConflictError when `change.expectedVersion` is given and the record has another version. */
   async update(key: string, change: SessionChange, ttl: number): Promise<string | null> {
     const parts = splitKey(key);
     if (!parts) return null;
@@ -202,6 +265,8 @@ export class RedisStore implements SessionStore {
     const code = Number(reply[0]);
     if (code === -1) return null;
     if (code === -2) throw new VersionConflictError(change.expectedVersion!, Number(reply[1]));
+    if (code === -3) throw new UpdateError('other', `session record ${parts.id} is not a latchkey hash`);
+    // A stale key never rotates (the script says 0): the client keeps the key it has.
     return code === 1 ? next!.key : key;
   }
 
@@ -212,6 +277,7 @@ export class RedisStore implements SessionStore {
     return done === 1 ? key : null;
   }
 
+  /** One DEL: the hash holds the current and the previous validator, so every key of the session dies. */
   async delete(key: string): Promise<void> {
     const parts = splitKey(key);
     if (parts) await this.client.del(this.prefix + parts.id);

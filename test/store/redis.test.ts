@@ -1,10 +1,11 @@
 /**
  * RedisStore against the real Redis at REDIS_URL: the conformance kit, the shared HTTP
  * scenario table on every framework, what it keeps, bad data, and one round trip per operation.
+ * Every store gets its own key prefix, and its keys are removed after each case.
  */
 import Redis from 'ioredis';
 import request from 'supertest';
-import { LoadError, type SessionEvent } from 'latchkey';
+import { ConfigError, LoadError, type SessionEvent, type SessionStore } from 'latchkey';
 import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
 import { sessionCookie } from '../support/cookies';
@@ -14,55 +15,158 @@ import { describeScenarios } from '../support/scenarios';
 
 const client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
 let counter = 0;
-const prefix = () => `latchkey-test:${process.pid}:${++counter}:`;
+const prefixes = new WeakMap<SessionStore, string>();
+const pending = new Set<string>();
 
-async function dropPrefix(p: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${p}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length) await client.del(...keys);
-  } while (cursor !== '0');
+function makeStore(): RedisStore {
+  const prefix = `latchkey-test:${process.pid}:${++counter}:`;
+  const store = new RedisStore({ client, prefix });
+  prefixes.set(store, prefix);
+  pending.add(prefix);
+  return store;
 }
 
-const used = new Set<string>();
-function makeStore(): RedisStore {
-  const p = prefix();
-  used.add(p);
-  return new RedisStore({ client, prefix: p });
+async function keysOf(prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}
+
+async function cleanup(store: SessionStore): Promise<void> {
+  const prefix = prefixes.get(store)!;
+  const keys = await keysOf(prefix);
+  if (keys.length) await client.del(...keys);
+  pending.delete(prefix);
+}
+
+/** A store and its prefix, for the tests below that look at Redis directly. */
+function fresh(): { store: RedisStore; prefix: string } {
+  const store = makeStore();
+  return { store, prefix: prefixes.get(store)! };
+}
+let opened: RedisStore[] = [];
+afterEach(async () => {
+  for (const store of opened) await cleanup(store);
+  opened = [];
+});
+function track(): { store: RedisStore; prefix: string } {
+  const f = fresh();
+  opened.push(f.store);
+  return f;
 }
 
 afterAll(async () => {
-  for (const p of used) await dropPrefix(p);
+  // Whatever a failed case left behind.
+  for (const prefix of pending) {
+    const keys = await keysOf(prefix);
+    if (keys.length) await client.del(...keys);
+  }
   client.disconnect();
 });
 
 test('passes the conformance kit', async () => {
-  await runStoreConformance(makeStore);
+  await runStoreConformance(makeStore, { cleanup });
 }, 30_000);
 
-describeScenarios('RedisStore', makeStore);
+describeScenarios('RedisStore', makeStore, { cleanup });
 
 describe('RedisStore', () => {
-  it('keeps one hash per session holding only a hash of the validator', async () => {
-    const p = prefix();
-    used.add(p);
-    const store = new RedisStore({ client, prefix: p });
+  it('refuses a missing client or a prefix that is not a string', () => {
+    expect(() => new RedisStore({} as never)).toThrow(ConfigError);
+    expect(() => new RedisStore({ client, prefix: 5 as never })).toThrow(ConfigError);
+  });
+
+  it('keeps one small hash per session, holding only a hash of the validator, under the default prefix too', async () => {
+    const { store, prefix } = track();
     const key = await store.save(new Map([['user', '"ada"']]), 60);
-    const [id, validator] = key.split('.');
-    const keys = await client.keys(`${p}*`);
-    expect(keys).toEqual([`${p}${id}`]);
-    expect(await client.type(keys[0]!)).toBe('hash');
-    const dump = JSON.stringify(await client.hgetall(keys[0]!));
-    expect(dump).not.toContain(validator);
-    expect(await client.hget(keys[0]!, '.user')).toBe('"ada"');
-    const pttl = await client.pttl(keys[0]!);
+    const [id, validator] = key.split('.') as [string, string];
+    expect(await keysOf(prefix)).toEqual([`${prefix}${id}`]);
+    const record = `${prefix}${id}`;
+    expect(await client.type(record)).toBe('hash');
+    // Short field names and values keep the hash a listpack, Redis's compact encoding.
+    expect(await client.object('ENCODING', record)).toBe('listpack');
+    expect((await client.hkeys(record)).sort()).toEqual(['.user', 'c', 'h']);
+    const dump = (await client.hgetallBuffer(record)) as Record<string, Buffer>;
+    expect(dump.h).toHaveLength(16);
+    expect(Buffer.concat(Object.values(dump)).includes(validator)).toBe(false);
+    expect(await client.hget(record, '.user')).toBe('"ada"');
+    const pttl = await client.pttl(record);
     expect(pttl).toBeGreaterThan(59_000);
     expect(pttl).toBeLessThanOrEqual(60_000);
+
+    const byDefault = new RedisStore({ client });
+    const other = await byDefault.save(new Map([['a', '1']]), 5);
+    try {
+      expect(await client.exists(`latchkey:${other.split('.')[0]}`)).toBe(1);
+    } finally {
+      await byDefault.delete(other);
+    }
+  });
+
+  it('fractional TTLs become PEXPIRE milliseconds, rounded up', async () => {
+    const { store, prefix } = track();
+    const key = await store.save(new Map([['a', '1']]), 1.2345);
+    const record = `${prefix}${key.split('.')[0]}`;
+    expect(await client.pttl(record)).toBeGreaterThan(1100);
+    expect(await client.pttl(record)).toBeLessThanOrEqual(1235);
+    expect(await store.updateTtl(key, 2.5)).toBe(key);
+    expect(await client.pttl(record)).toBeGreaterThan(2400);
+    expect(await client.pttl(record)).toBeLessThanOrEqual(2500);
+  });
+
+  it('session keys that look like metadata (h, c, v, p, u, "", ".x") are plain values', async () => {
+    const { store, prefix } = track();
+    const names = ['h', 'c', 'v', 'p', 'u', '', '.x'];
+    const key = await store.save(new Map(names.map((n, i) => [n, String(i)])), 60);
+    const loaded = await store.load(key);
+    expect([...loaded!.state]).toEqual(names.map((n, i) => [n, String(i)]));
+    expect(loaded!.version).toBe(1);
+    const next = await store.update(key, { set: new Map([['h', '"x"']]), removed: new Set(['c']), rotate: true, graceMs: 0 }, 60);
+    const after = await store.load(next!);
+    expect(after!.version).toBe(2);
+    expect(after!.state.get('h')).toBe('"x"');
+    expect(after!.state.has('c')).toBe(false);
+    expect(await client.hexists(`${prefix}${key.split('.')[0]}`, 'c')).toBe(1);
+  });
+
+  it('rotation keeps the previous hash only for a grace window; graceMs 0 keeps none', async () => {
+    const { store, prefix } = track();
+    const key = await store.save(new Map([['a', '1']]), 60);
+    const record = `${prefix}${key.split('.')[0]}`;
+    const k2 = await store.update(key, { set: new Map(), removed: new Set(), rotate: true, graceMs: 5000 }, 60);
+    expect((await client.hkeys(record)).sort()).toEqual(['.a', 'c', 'h', 'p', 'u', 'v']);
+    expect((await store.load(key))!.stale).toBe(true);
+    // Through the stale key: saved, never rotated.
+    expect(await store.update(key, { set: new Map([['b', '2']]), removed: new Set(), rotate: true, graceMs: 5000 }, 60)).toBe(key);
+    expect((await store.load(k2!))!.state.get('b')).toBe('2');
+    const k3 = await store.update(k2!, { set: new Map(), removed: new Set(), rotate: true, graceMs: 0 }, 60);
+    expect((await client.hkeys(record)).sort()).toEqual(['.a', '.b', 'c', 'h', 'v']);
+    expect(await store.load(key)).toBeNull();
+    expect(await store.load(k2!)).toBeNull();
+    expect((await store.load(k3!))!.version).toBe(4);
+  });
+
+  it('a session of 10 000 values saves, changes and loads (the scripts write in slices Lua can unpack)', async () => {
+    const { store } = track();
+    const many = new Map(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, String(i)]));
+    const key = await store.save(many, 60);
+    const set = new Map(Array.from({ length: 10_000 }, (_, i) => [`n${i}`, String(-i)]));
+    const removed = new Set(Array.from({ length: 9_000 }, (_, i) => `k${i}`));
+    const next = await store.update(key, { set, removed, rotate: false, graceMs: 0, expectedVersion: 1 }, 60);
+    const loaded = await store.load(next!);
+    expect(loaded!.state.size).toBe(11_000);
+    expect(loaded!.state.get('k9999')).toBe('9999');
+    expect(loaded!.state.get('n9999')).toBe('-9999');
+    expect(loaded!.state.has('k0')).toBe(false);
   });
 
   it('every operation is one round trip', async () => {
-    const store = makeStore();
+    const { store } = track();
     const sent: string[] = [];
     const send = client.sendCommand.bind(client);
     client.sendCommand = ((command: { name: string }, stream?: unknown) => {
@@ -73,52 +177,89 @@ describe('RedisStore', () => {
       const key = await store.save(new Map([['a', '1']]), 60);
       await store.load(key);
       const next = await store.update(key, { set: new Map([['b', '2']]), removed: new Set(['a']), rotate: true, graceMs: 1000, expectedVersion: 1 }, 60);
+      await store.load(key); // stale
       await store.updateTtl(next!, 120);
       await store.delete(next!);
-      expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'del']);
+      await store.delete(next!);
+      expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha', 'del', 'del']);
     } finally {
       client.sendCommand = send;
     }
   });
 
-  it('a value that is not JSON, or the wrong type at the key, is a LoadError of kind deserialization', async () => {
-    const p = prefix();
-    used.add(p);
-    const store = new RedisStore({ client, prefix: p });
-    const key = await store.save(new Map([['a', '1']]), 60);
-    const id = key.split('.')[0]!;
-    await client.hset(`${p}${id}`, '.a', '{not json');
-    await expect(store.load(key)).rejects.toMatchObject({ kind: 'deserialization', code: 'LATCHKEY_LOAD_DESERIALIZATION' });
-    await client.del(`${p}${id}`);
-    await client.set(`${p}${id}`, 'a string');
-    await expect(store.load(key)).rejects.toBeInstanceOf(LoadError);
-    await client.del(`${p}${id}`);
-    await client.hset(`${p}${id}`, 'x', 'y');
+  it('valid JSON that cjson refuses (a lone surrogate escape, deep nesting) still loads: JSON.parse has the last word', async () => {
+    const { store } = track();
+    const lone = JSON.stringify('\ud800 and \udc00');
+    const deep = '['.repeat(1500) + ']'.repeat(1500);
+    const key = await store.save(new Map([['lone', lone], ['deep', deep], ['n', '1']]), 60);
+    const loaded = await store.load(key);
+    expect(loaded!.state.get('lone')).toBe(lone);
+    expect(loaded!.state.get('deep')).toBe(deep);
+    expect(loaded!.state.get('n')).toBe('1');
+  });
+
+  it('a value that is not JSON, the wrong type at the key, or broken metadata is a LoadError of kind deserialization', async () => {
+    const { store, prefix } = track();
+    const key = await store.save(new Map([['a', '1'], ['b', '2']]), 60);
+    const record = `${prefix}${key.split('.')[0]}`;
+    await client.hset(record, '.a', '{not json');
+    await expect(store.load(key)).rejects.toMatchObject({ kind: 'deserialization', code: 'LATCHKEY_LOAD_DESERIALIZATION', message: expect.stringContaining('"a"') });
+    await client.hset(record, '.a', '1', 'v', 'seven');
+    await expect(store.load(key)).rejects.toMatchObject({ kind: 'deserialization' });
+    await client.hdel(record, 'v', 'c');
+    await expect(store.load(key)).rejects.toMatchObject({ kind: 'deserialization' });
+    await client.del(record);
+    await client.set(record, 'a string');
+    const wrongType = store.load(key);
+    await expect(wrongType).rejects.toBeInstanceOf(LoadError);
+    await expect(wrongType).rejects.toMatchObject({ kind: 'deserialization' });
+    await client.del(record);
+    await client.hset(record, 'x', 'y');
     await expect(store.load(key)).rejects.toMatchObject({ kind: 'deserialization' });
   });
 
-  it('bad data over HTTP: 200 with a fresh session, an event says why, the record is dropped', async () => {
-    const p = prefix();
-    used.add(p);
-    const store = new RedisStore({ client, prefix: p });
+  it('a corrupt record says nothing to a key with the wrong validator', async () => {
+    const { store, prefix } = track();
+    const key = await store.save(new Map([['a', '1']]), 60);
+    await client.hset(`${prefix}${key.split('.')[0]}`, '.a', '{not json');
+    const wrong = `${key.slice(0, 17)}${'A'.repeat(43)}`;
+    expect(await store.load(wrong)).toBeNull();
+    expect(await store.update(wrong, { set: new Map(), removed: new Set(), rotate: false, graceMs: 0 }, 60)).toBeNull();
+    expect(await store.updateTtl(wrong, 60)).toBeNull();
+  });
+
+  it('bad data over HTTP: 200 with a fresh session, a corrupt-session event says why, the record is dropped', async () => {
+    const { store, prefix } = track();
     const events: SessionEvent[] = [];
     const app = express5Framework.app({ secret: SECRET, store, onEvent: (e) => events.push(e) });
-    const c = sessionCookie(await request(app).get('/set?key=k&json=1'))!;
-    const [id] = (await client.keys(`${p}*`)).map((k) => k.slice(p.length));
-    await client.hset(`${p}${id}`, '.k', '{broken');
-    const res = await request(app).get('/read?key=k').set('Cookie', `sid=${c.value}`);
+    async function seeded(): Promise<{ cookie: string; record: string }> {
+      const before = new Set(await keysOf(prefix));
+      const c = sessionCookie(await request(app).get('/set?key=k&json=1'))!;
+      const record = (await keysOf(prefix)).find((k) => !before.has(k))!;
+      return { cookie: `sid=${c.value}`, record };
+    }
+
+    const corrupt = await seeded();
+    await client.hset(corrupt.record, '.k', '{broken');
+    const res = await request(app).get('/read?key=k').set('Cookie', corrupt.cookie);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ value: null, isNew: true, status: 'unchanged' });
-    expect(events.map((e) => e.type)).toEqual(['corrupt-session']);
-    expect(await client.exists(`${p}${id}`)).toBe(0);
-    await client.set(`${p}${id}`, 'wrong type');
-    const c2 = sessionCookie(await request(app).get('/set?key=k&json=1'))!;
-    const [id2] = (await client.keys(`${p}*`)).map((k) => k.slice(p.length)).filter((k) => k !== id);
-    await client.del(`${p}${id2}`);
-    await client.set(`${p}${id2}`, 'wrong type');
-    const wrong = await request(app).get('/read?key=k').set('Cookie', `sid=${c2.value}`);
-    expect(wrong.status).toBe(200);
-    expect(wrong.body.isNew).toBe(true);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'corrupt-session', error: { kind: 'deserialization' } });
+    expect(await client.exists(corrupt.record)).toBe(0);
+
+    const wrong = await seeded();
+    await client.del(wrong.record);
+    await client.set(wrong.record, 'wrong type');
+    const res2 = await request(app).get('/read?key=k').set('Cookie', wrong.cookie);
+    expect(res2.status).toBe(200);
+    expect(res2.body).toEqual({ value: null, isNew: true, status: 'unchanged' });
     expect(events.map((e) => e.type)).toEqual(['corrupt-session', 'corrupt-session']);
+    expect(await client.exists(wrong.record)).toBe(0);
+
+    // A fresh session can be written at once over the same response path.
+    const res3 = await request(app).get('/set?key=k&json=2').set('Cookie', wrong.cookie);
+    expect(res3.status).toBe(200);
+    expect(sessionCookie(res3)?.value).not.toBe(wrong.cookie.slice(4));
   });
 });
