@@ -23,7 +23,9 @@ test('with a stateless store, a change after the head is reported as late-commit
   const cookie = sessionCookie(await request(app).get('/seed'))!;
   const res = await request(app).get('/late').set('Cookie', `sid=${cookie.value}`);
   expect(sessionCookie(res)).toBeUndefined();
-  await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error('no event within 2 s')), 2000))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no event within 2 s')), 2000)))]);
+  clearTimeout(timer);
   expect(events).toHaveLength(1);
   expect(events[0]!.type).toBe('late-commit-failed');
   expect((events[0] as { error: Error }).error.message).toMatch(/late.*stateless/);
