@@ -12,7 +12,7 @@ import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
 import { Jar, sessionCookie } from '../support/cookies';
 import { frameworks, SECRET } from '../support/harness';
-import { REDIS_URL } from '../support/redis-server';
+import { commandsSent, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
 import { SpyStore } from '../support/spy-store';
 
@@ -286,21 +286,7 @@ function redisStore(): RedisStore {
 }
 const overRedis = (cacheTtl = 5) => new CachingStore(memory(), redisStore(), { cacheTtl });
 
-/** Counts the commands the shared client sends while `fn` runs. */
-async function redisCommands(fn: () => Promise<void>): Promise<string[]> {
-  const sent: string[] = [];
-  const send = redis.sendCommand.bind(redis);
-  redis.sendCommand = ((command: { name: string }, stream?: unknown) => {
-    sent.push(command.name);
-    return send(command as never, stream as never);
-  }) as typeof redis.sendCommand;
-  try {
-    await fn();
-  } finally {
-    redis.sendCommand = send;
-  }
-  return sent;
-}
+const redisCommands = (fn: () => Promise<void>): Promise<string[]> => commandsSent(redis, fn);
 
 afterAll(async () => {
   for (const prefix of usedPrefixes) {

@@ -10,7 +10,7 @@ import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
 import { sessionCookie } from '../support/cookies';
 import { express5Framework, SECRET } from '../support/harness';
-import { REDIS_URL } from '../support/redis-server';
+import { commandsSent, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
 
 const client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
@@ -167,13 +167,7 @@ describe('RedisStore', () => {
 
   it('every operation is one round trip', async () => {
     const { store } = track();
-    const sent: string[] = [];
-    const send = client.sendCommand.bind(client);
-    client.sendCommand = ((command: { name: string }, stream?: unknown) => {
-      sent.push(command.name);
-      return send(command as never, stream as never);
-    }) as typeof client.sendCommand;
-    try {
+    const sent = await commandsSent(client, async () => {
       const key = await store.save(new Map([['a', '1']]), 60);
       await store.load(key);
       const next = await store.update(key, { set: new Map([['b', '2']]), removed: new Set(['a']), rotate: true, graceMs: 1000, expectedVersion: 1 }, 60);
@@ -181,10 +175,8 @@ describe('RedisStore', () => {
       await store.updateTtl(next!, 120);
       await store.delete(next!);
       await store.delete(next!);
-      expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha', 'del', 'del']);
-    } finally {
-      client.sendCommand = send;
-    }
+    });
+    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'evalsha', 'evalsha', 'del', 'del']);
   });
 
   it('valid JSON that cjson refuses (a lone surrogate escape, deep nesting) still loads: JSON.parse has the last word', async () => {

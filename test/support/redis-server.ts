@@ -11,6 +11,22 @@ import { join } from 'node:path';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
+/** The command names an ioredis client sends while `fn` runs: one per round trip. */
+export async function commandsSent(client: { sendCommand: (...args: never[]) => unknown }, fn: () => Promise<void>): Promise<string[]> {
+  const sent: string[] = [];
+  const send = client.sendCommand;
+  client.sendCommand = function (this: unknown, ...args: never[]) {
+    sent.push((args[0] as unknown as { name: string }).name);
+    return send.apply(this, args);
+  };
+  try {
+    await fn();
+  } finally {
+    client.sendCommand = send;
+  }
+  return sent;
+}
+
 /** A timer that never keeps the test process alive. */
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
