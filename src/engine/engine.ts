@@ -3,6 +3,7 @@
  * `Session`; `commit` decides, from the session's status, which single store write (if
  * any) to make and which Set-Cookie (if any) to send. Adapters only translate.
  */
+import { randomBytes } from 'node:crypto';
 import { MAX_COOKIE_BYTES } from '../cookie/codec';
 import { cookieValues } from '../cookie/parse';
 import { LoadError, SaveError, UpdateError, VersionConflictError } from '../errors';
@@ -222,7 +223,13 @@ export class SessionEngine implements SessionListener {
         const next = await this.call('update', () =>
           this.store.update(
             key,
-            { set: change.set, removed: change.removed, expectedVersion: rotate ? version : undefined, rotate, graceMs: o.rotationGraceMs },
+            {
+              set: change.set,
+              removed: change.removed,
+              expectedVersion: rotate ? version : undefined,
+              rotateTo: rotate ? (this.store.rotatedKey?.(key, randomBytes(32).toString('base64url')) ?? undefined) : undefined,
+              graceMs: o.rotationGraceMs,
+            },
             ttl,
           ),
         );
@@ -294,7 +301,7 @@ export class SessionEngine implements SessionListener {
           throw new UpdateError('other', `changes to ${[...set.keys(), ...removed].join(', ')} made after the response head was sent cannot be kept by a stateless store`);
         }
         const ttl = this.ttlFrom(s.createdAt);
-        await this.call('update', () => this.store.update(key, { set, removed, rotate: false, graceMs: 0 }, ttl));
+        await this.call('update', () => this.store.update(key, { set, removed, graceMs: 0 }, ttl));
       }
     } catch (err) {
       this.options.onEvent({ type: 'late-commit-failed', error: err as Error });

@@ -1,11 +1,11 @@
 /**
  * A read-through cache in front of another store (tower-sessions' `CachingSessionStore`):
- * loads are served from a fast front (`SessionCache`, e.g. a MemoryStore) while fresh and
+ * loads are served from a fast front (`SessionCache`, e.g. a MemoryCache) while fresh and
  * filled from the backend on a miss; every write goes to the backend, then drops what the
  * front kept for that session.
  */
 import { ConfigError, VersionConflictError } from '../errors';
-import type { LoadedSession, SaveMeta, SessionCache, SessionChange, SessionStore } from './types';
+import type { LoadedSession, SessionCache, SessionChange, SessionMeta, SessionStore } from './types';
 
 /** Options of {@link CachingStore}. */
 export interface CachingStoreOptions {
@@ -43,10 +43,10 @@ interface Flight {
  *
  * @example
  * ```ts
- * import { CachingStore, MemoryStore } from 'latchkey';
+ * import { CachingStore, MemoryCache } from 'latchkey';
  * import { RedisStore } from 'latchkey/redis';
  *
- * const store = new CachingStore(new MemoryStore({ maxSessions: 10_000 }), new RedisStore({ client }), { cacheTtl: 5 });
+ * const store = new CachingStore(new MemoryCache({ maxSessions: 10_000 }), new RedisStore({ client }), { cacheTtl: 5 });
  * app.use(session({ secret, store }));
  * ```
  * @throws ConfigError when `cacheTtl` is not a positive number or `backend` is stateless.
@@ -55,6 +55,8 @@ export class CachingStore implements SessionStore {
   readonly stateless = false;
   /** Present when the backend has it: removes the backend's expired sessions (the cache expires its own). */
   readonly deleteExpired?: () => Promise<number>;
+  /** The backend's: the cache keeps no keys of its own. */
+  readonly rotatedKey?: (key: string, seed: string) => string | null;
   private readonly cacheTtl: number;
   private readonly now: () => number;
   private readonly flights = new Map<string, Flight>();
@@ -68,10 +70,14 @@ export class CachingStore implements SessionStore {
     if (typeof cacheTtl !== 'number' || !(cacheTtl > 0) || !Number.isFinite(cacheTtl)) {
       throw new ConfigError('CachingStore needs { cacheTtl }: a positive number of seconds');
     }
+    if (!cache || typeof cache.get !== 'function' || typeof cache.set !== 'function' || typeof cache.delete !== 'function') {
+      throw new ConfigError('CachingStore needs a SessionCache in front (get/set/delete), e.g. new MemoryCache()');
+    }
     if (backend.stateless) throw new ConfigError('CachingStore cannot front a stateless store: its state is already in the cookie');
     this.cacheTtl = cacheTtl;
     this.now = options.now ?? Date.now;
     if (backend.deleteExpired) this.deleteExpired = () => backend.deleteExpired!();
+    if (backend.rotatedKey) this.rotatedKey = (key, seed) => backend.rotatedKey!(key, seed);
   }
 
   /** From the cache while fresh; otherwise from the backend, and then cached. */
@@ -101,7 +107,7 @@ export class CachingStore implements SessionStore {
    * Saved in the backend only: the version the backend gives a new record is its own, so
    * the session is cached on its first load rather than guessed here.
    */
-  save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
+  save(state: ReadonlyMap<string, string>, ttl: number, meta?: SessionMeta): Promise<string> {
     return this.backend.save(state, ttl, meta);
   }
 

@@ -9,8 +9,9 @@
  * test('MyStore keeps the contract', () => runStoreConformance(() => new MyStore()));
  * ```
  */
+import { randomBytes } from 'node:crypto';
 import { VersionConflictError } from '../errors';
-import type { SessionChange, SessionStore } from './types';
+import type { SessionChange, SessionSettings, SessionStore } from './types';
 
 /** Options of {@link runStoreConformance}. */
 export interface ConformanceOptions {
@@ -57,10 +58,18 @@ const state = (obj: Record<string, unknown>): Map<string, string> =>
 const change = (set: Record<string, unknown>, removed: string[] = [], extra: Partial<SessionChange> = {}): SessionChange => ({
   set: state(set),
   removed: new Set(removed),
-  rotate: false,
   graceMs: 0,
   ...extra,
 });
+/** A seed as the engine makes one: 256 bits, base64url. */
+const seed = () => randomBytes(32).toString('base64url');
+/** A change that rotates `key` (for a stateless store, whose every update is a new key, a plain change). */
+function rotating(store: SessionStore, key: string, set: Record<string, unknown>, graceMs: number, extra: Partial<SessionChange> = {}): SessionChange {
+  const rotateTo = store.rotatedKey?.(key, seed()) ?? undefined;
+  if (store.rotatedKey && !rotateTo) fail(`rotatedKey(${JSON.stringify(key.slice(0, 20))}…) of a key the store made returned ${String(rotateTo)}`);
+  return change(set, [], { rotateTo, graceMs, ...extra });
+}
+const sameSettings = (a: SessionSettings | undefined, b: SessionSettings) => (a?.ttl ?? null) === (b.ttl ?? null) && (a?.persistent ?? null) === (b.persistent ?? null);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function sameState(actual: Map<string, string> | undefined, expected: Record<string, unknown>): boolean {
@@ -167,15 +176,18 @@ rule('update of a deleted session is refused and writes nothing', async (store, 
 
 rule('update with rotation hands out a new key; the old one is stale within the grace', async (store, { invalidation }) => {
   const key = await store.save(state({ a: 1 }), TTL);
-  const next = await store.update(key, change({ a: 2 }, [], { rotate: true, graceMs: 60_000 }), TTL);
+  const rotation = rotating(store, key, { a: 2 }, 60_000);
+  const next = await store.update(key, rotation, TTL);
   if (!next || next === key) fail('rotation returned no new key');
+  if (rotation.rotateTo !== undefined && next !== rotation.rotateTo) fail('a rotating update did not hand out the key rotatedKey named');
   const current = await store.load(next);
   if (!sameState(current?.state, { a: 2 }) || current?.stale) fail('the new key does not load the session as current');
   // A stateless store's previous key is simply the previous state until its own expiry: no grace to check.
   if (!invalidation) return;
   const previous = await store.load(key);
   if (!previous || !previous.stale || !sameState(previous.state, { a: 2 })) fail('the previous key does not load the session as stale inside its grace');
-  const again = await store.update(key, change({ b: 3 }, [], { rotate: true, graceMs: 60_000 }), TTL);
+  const again = await store.update(key, rotating(store, key, { b: 3 }, 60_000), TTL);
+  if (again !== key) fail('an update through the previous key rotated again (or changed the key)');
   if (again === null) fail('an update through the previous key inside the grace was refused');
   const after = await store.load(next);
   if (!sameState(after?.state, { a: 2, b: 3 })) fail(`changes through the previous key were not kept: ${show(after?.state)}`);
@@ -184,11 +196,11 @@ rule('update with rotation hands out a new key; the old one is stale within the 
 rule('a rotated-out key dies when its grace ends', async (store, { invalidation }) => {
   if (!invalidation) return;
   const key = await store.save(state({ a: 1 }), TTL);
-  const next = await store.update(key, change({ a: 2 }, [], { rotate: true, graceMs: 150 }), TTL);
+  const next = await store.update(key, rotating(store, key, { a: 2 }, 150), TTL);
   await sleep(400);
   if ((await store.load(key)) !== null) fail('the previous key still loads after its grace');
   if (!(await store.load(next!))) fail('the current key stopped loading');
-  const zero = await store.update(next!, change({ a: 3 }, [], { rotate: true, graceMs: 0 }), TTL);
+  const zero = await store.update(next!, rotating(store, next!, { a: 3 }, 0), TTL);
   if ((await store.load(next!)) !== null) fail('with graceMs 0 the previous key still loads');
   if (!(await store.load(zero!))) fail('the key from a zero-grace rotation does not load');
 });
@@ -222,9 +234,59 @@ rule('delete is idempotent and kills the session', async (store, { invalidation 
 rule('delete also kills keys still inside their rotation grace', async (store, { invalidation }) => {
   if (!invalidation) return;
   const key = await store.save(state({ a: 1 }), TTL);
-  const next = await store.update(key, change({ a: 2 }, [], { rotate: true, graceMs: 60_000 }), TTL);
+  const next = await store.update(key, rotating(store, key, { a: 2 }, 60_000), TTL);
   await store.delete(next!);
   if ((await store.load(key)) !== null) fail('the previous key still loads after delete');
+});
+
+rule('a rotating update applied twice (a client library resending it) leaves the key it handed out current', async (store) => {
+  if (!store.rotatedKey) return;
+  for (const expectedVersion of [1, undefined]) {
+    const key = await store.save(state({ a: 1 }), TTL);
+    const rotation = rotating(store, key, { a: 2 }, 60_000, { expectedVersion });
+    const next = await store.update(key, rotation, TTL);
+    let replay: string | null | undefined;
+    try {
+      replay = await store.update(key, rotation, TTL);
+    } catch (err) {
+      if (!(err instanceof VersionConflictError)) throw err;
+    }
+    if (replay !== undefined && replay !== key) fail(`the resent update answered ${String(replay)}, not the presented key (a stale key never rotates)`);
+    const current = await store.load(next!);
+    if (!current || current.stale || !sameState(current.state, { a: 2 })) fail(`after a resend (expectedVersion ${String(expectedVersion)}) the handed-out key is not current`);
+    if (!(await store.load(key))?.stale) fail('after a resend the presented key is not the previous one inside its grace');
+  }
+});
+
+rule('rotatedKey names the next key from the seed, without I/O; null for a key that is not the store\'s', async (store) => {
+  if (!store.rotatedKey) return;
+  const key = await store.save(state({ a: 1 }), TTL);
+  const s = seed();
+  const named = store.rotatedKey(key, s);
+  if (typeof named !== 'string' || named === key || named.includes('~')) fail(`rotatedKey gave ${String(named)}`);
+  if (store.rotatedKey(key, s) !== named) fail('rotatedKey is not a function of its arguments');
+  if (store.rotatedKey('nope', s) !== null) fail('rotatedKey of a malformed key is not null');
+  if ((await store.load(named)) !== null) fail('a named key loads before any update rotated to it');
+});
+
+rule("the session's settings (ttl, persistent) are kept with the record", async (store) => {
+  const settings = { ttl: 30, persistent: false };
+  let key = await store.save(state({ a: 1 }), TTL, { settings });
+  const check = async (want: SessionSettings, after: string) => {
+    const loaded = await store.load(key);
+    if (!loaded || !sameSettings(loaded.settings, want)) fail(`after ${after} the settings are ${JSON.stringify(loaded?.settings)}, not ${JSON.stringify(want)}`);
+  };
+  await check(settings, 'save');
+  key = (await store.update(key, change({ b: 2 }), TTL))!;
+  await check(settings, 'an update that did not touch them');
+  key = (await store.updateTtl(key, TTL))!;
+  await check(settings, 'updateTtl');
+  key = (await store.update(key, change({}, [], { settings: { ttl: 90 } }), TTL))!;
+  await check({ ttl: 90 }, 'an update that set ttl alone');
+  key = (await store.update(key, change({}, [], { settings: {} }), TTL))!;
+  await check({}, 'an update back to the defaults');
+  const plain = await store.save(state({ a: 1 }), TTL);
+  if (!sameSettings((await store.load(plain))?.settings, {})) fail('a session saved without settings loads with some');
 });
 
 rule('deleteExpired removes expired sessions, if the store has it', async (store) => {

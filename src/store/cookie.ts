@@ -6,7 +6,7 @@
  * actix-session's `CookieSessionStore`.
  */
 import { SaveError, UpdateError, VersionConflictError } from '../errors';
-import type { LoadedSession, SaveMeta, SessionChange, SessionState, SessionStore } from './types';
+import type { LoadedSession, SessionChange, SessionMeta, SessionSettings, SessionState, SessionStore } from './types';
 
 /** Options of {@link CookieStore}. */
 export interface CookieStoreOptions {
@@ -14,8 +14,13 @@ export interface CookieStoreOptions {
   now?: () => number;
 }
 
-/** The first element of every encoded state; a later format gets another number. */
+/**
+ * The first element of every encoded state. Format 1 has no settings; format 2 carries the
+ * session's settings (ttl, persistent) after the times. Both are read; a session without
+ * settings is still written as format 1, the shorter.
+ */
 const FORMAT = 1;
+const FORMAT_WITH_SETTINGS = 2;
 // A key longer than a whole cookie can never have come from us (RFC 6265bis 5.6: 4096 bytes
 // of name + value): refuse it before decoding anything.
 const MAX_KEY_CHARS = 4096;
@@ -29,6 +34,7 @@ interface Decoded {
   version: number;
   createdAt: number;
   expiresAt: number;
+  settings?: SessionSettings;
 }
 
 /**
@@ -59,6 +65,7 @@ interface Decoded {
 export class CookieStore implements SessionStore {
   /** The state travels in the cookie: the middleware then defaults to `contentSecurity: 'private'`. */
   readonly stateless = true;
+  readonly inProcess = true;
   private readonly now: () => number;
 
   constructor(options: CookieStoreOptions = {}) {
@@ -68,18 +75,19 @@ export class CookieStore implements SessionStore {
   /** Decodes `key`; null when it is malformed, structurally wrong or past its expiry. Never throws. */
   async load(key: string): Promise<LoadedSession | null> {
     const d = this.open(key);
-    return d && { state: d.state, version: d.version, expiresAt: d.expiresAt, createdAt: d.createdAt };
+    return d && { state: d.state, version: d.version, expiresAt: d.expiresAt, createdAt: d.createdAt, settings: d.settings };
   }
 
   /** The key is the encoded state, version 1, expiring `ttl` seconds from now. */
-  async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
+  async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SessionMeta): Promise<string> {
     const now = this.now();
-    return encode(state, 1, meta?.createdAt ?? now, expiry(now, ttl), (m, cause) => new SaveError('serialization', m, { cause }));
+    const d = { state, version: 1, createdAt: meta?.createdAt ?? now, expiresAt: expiry(now, ttl), settings: meta?.settings };
+    return encode(d, (m, cause) => new SaveError('serialization', m, { cause }));
   }
 
   /**
    * Applies `change` to the state inside `key` and returns the key of the result: always a
-   * new one (the version inside grows), so rotation is inherent. `change.rotate` and
+   * new one (the version inside grows), so rotation is inherent. `change.rotateTo` and
    * `graceMs` change nothing: the previous key stays valid until its own expiry.
    * @throws VersionConflictError when `change.expectedVersion` is not the version inside `key`.
    */
@@ -91,14 +99,15 @@ export class CookieStore implements SessionStore {
     }
     for (const k of change.removed) d.state.delete(k);
     for (const [k, v] of change.set) d.state.set(k, v);
-    return encode(d.state, d.version + 1, d.createdAt, expiry(this.now(), ttl), (m, cause) => new UpdateError('serialization', m, { cause }));
+    const next = { ...d, version: d.version + 1, expiresAt: expiry(this.now(), ttl), settings: change.settings ?? d.settings };
+    return encode(next, (m, cause) => new UpdateError('serialization', m, { cause }));
   }
 
   /** Returns a new key carrying the same state and the extended expiry; null when `key` is no longer valid. */
   async updateTtl(key: string, ttl: number): Promise<string | null> {
     const d = this.open(key);
     if (d === null) return null;
-    return encode(d.state, d.version, d.createdAt, expiry(this.now(), ttl), (m, cause) => new UpdateError('serialization', m, { cause }));
+    return encode({ ...d, expiresAt: expiry(this.now(), ttl) }, (m, cause) => new UpdateError('serialization', m, { cause }));
   }
 
   /**
@@ -120,22 +129,21 @@ function expiry(now: number, ttl: number): number {
 }
 
 /**
- * `[FORMAT, version, createdAt, expiresAt, key1, value1, key2, value2, …]` as compact JSON,
+ * `[FORMAT, version, createdAt, expiresAt, key1, value1, key2, value2, …]` as compact JSON
+ * (format 2: `[2, version, createdAt, expiresAt, ttl|null, persistent|null, key1, value1, …]`),
  * then base64url so the key is cookie-octets only (RFC 6265bis 4.1.1) even under `'signed'`.
  * Values are JSON texts already, so they are embedded as JSON rather than as strings of
  * JSON, which would escape every quote in them: the cookie has 4096 bytes to spend.
  * No compression: compressing attacker-influenced data next to secrets in one sealed value
  * leaks through the length (the CRIME/BREACH family).
  */
-function encode(
-  state: ReadonlyMap<string, string>,
-  version: number,
-  createdAt: number,
-  expiresAt: number,
-  error: (message: string, cause: unknown) => Error,
-): string {
-  let json = `[${FORMAT},${version},${createdAt},${expiresAt}`;
-  for (const [k, v] of state) {
+function encode(d: Omit<Decoded, 'state'> & { state: ReadonlyMap<string, string> }, error: (message: string, cause: unknown) => Error): string {
+  const s = d.settings;
+  const withSettings = s !== undefined && (s.ttl !== undefined || s.persistent !== undefined);
+  let json = withSettings
+    ? `[${FORMAT_WITH_SETTINGS},${d.version},${d.createdAt},${d.expiresAt},${s.ttl ?? null},${s.persistent ?? null}`
+    : `[${FORMAT},${d.version},${d.createdAt},${d.expiresAt}`;
+  for (const [k, v] of d.state) {
     try {
       // Embedded raw, so it must be one JSON text: anything else would corrupt the whole cookie.
       JSON.parse(v);
@@ -161,18 +169,28 @@ function decode(key: string): Decoded | null {
     // Not UTF-8 or not JSON: garbage from the client's side, which is "no session", not an error.
     return null;
   }
-  if (!Array.isArray(parsed) || parsed.length < 4 || parsed.length % 2 !== 0 || parsed[0] !== FORMAT) return null;
-  const [, version, createdAt, expiresAt] = parsed as unknown[];
+  if (!Array.isArray(parsed) || parsed.length < 4 || parsed.length % 2 !== 0) return null;
+  const [format, version, createdAt, expiresAt, ttl, persistent] = parsed as unknown[];
+  if (format !== FORMAT && format !== FORMAT_WITH_SETTINGS) return null;
   if (!Number.isSafeInteger(version) || (version as number) < 0) return null;
   if (typeof createdAt !== 'number' || !Number.isFinite(createdAt) || typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return null;
+  let settings: SessionSettings | undefined;
+  let first = 4;
+  if (format === FORMAT_WITH_SETTINGS) {
+    if (parsed.length < 6 || !(ttl === null || (typeof ttl === 'number' && ttl > 0)) || !(persistent === null || typeof persistent === 'boolean')) return null;
+    settings = {};
+    if (ttl !== null) settings.ttl = ttl as number;
+    if (persistent !== null) settings.persistent = persistent as boolean;
+    first = 6;
+  }
   // Pairs go into a Map, never onto an object: "__proto__" or "constructor" are ordinary keys.
   const state: SessionState = new Map();
-  for (let i = 4; i < parsed.length; i += 2) {
+  for (let i = first; i < parsed.length; i += 2) {
     const k: unknown = parsed[i];
     if (typeof k !== 'string' || state.has(k)) return null;
     // JSON.stringify of what JSON.parse produced gives back the text `encode` embedded (values
     // come from JSON.stringify); an own "__proto__" property survives both as data.
     state.set(k, JSON.stringify(parsed[i + 1]));
   }
-  return { state, version: version as number, createdAt, expiresAt };
+  return { state, version: version as number, createdAt, expiresAt, settings };
 }

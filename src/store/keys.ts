@@ -9,6 +9,7 @@ import { createHash, hash as oneShotHash, randomFillSync } from 'node:crypto';
 const ID_BYTES = 12;
 const VALIDATOR_BYTES = 32;
 const KEY_PATTERN = /^[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{43}$/;
+const SEED_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 /** A key split into the part that names the record and the hash the store keeps. */
 export interface KeyParts {
@@ -41,14 +42,32 @@ export function newId(): string {
   return randomBase64url(ID_BYTES);
 }
 
-/** A fresh validator for `id`: returns the full key for the cookie and the hash to store. */
+/** A fresh random validator for `id`: returns the full key for the cookie and the hash to store. */
 export function newValidator(id: string): { key: string; hash: string } {
-  const validator = randomBase64url(VALIDATOR_BYTES);
+  return withValidator(id, randomBase64url(VALIDATOR_BYTES));
+}
+
+/**
+ * The key a rotation of `key` hands out: the same record id with the engine's seed as its
+ * validator (256 bits the engine derives under a server-side key, so only the server can name
+ * the next key of a value). Null when `key` or `seed` is not of our format.
+ */
+export function rotatedKey(key: string, seed: string): string | null {
+  if (!SEED_PATTERN.test(seed)) return null;
+  const parts = splitKey(key);
+  return parts && `${parts.id}.${seed}`;
+}
+
+function withValidator(id: string, validator: string): { key: string; hash: string } {
   const key = `${id}.${validator}`;
   const hash = hashValidator(validator);
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
-  recent.set(key, { id, hash });
+  remember(key, { id, hash });
   return { key, hash };
+}
+
+function remember(key: string, parts: KeyParts): void {
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
+  recent.set(key, parts);
 }
 
 // The keys of sessions in use, with their parts: a request loads and then updates under the same
@@ -63,8 +82,7 @@ export function splitKey(key: string): KeyParts | null {
   if (known !== undefined) return known;
   if (key.length !== 60 || !KEY_PATTERN.test(key)) return null;
   const parts = { id: key.slice(0, 16), hash: hashValidator(key.slice(17)) };
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
-  recent.set(key, parts);
+  remember(key, parts);
   return parts;
 }
 

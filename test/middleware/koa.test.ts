@@ -261,7 +261,7 @@ describe.each([
     expect(res.text).toBe('raw body');
     expect(sessionCookie(res)).toBeUndefined();
     await updated;
-    expect(store.calls.filter((c) => c.method === 'update').map((c) => c.change?.rotate)).toEqual([false]);
+    expect(store.calls.filter((c) => c.method === 'update').map((c) => c.change?.rotateTo)).toEqual([undefined]);
     const reader = new Lib();
     reader.use(session({ secret: SECRET, store }));
     reader.use((ctx) => void (ctx.body = { raw: ctx.session.get('raw') ?? null }));
@@ -289,7 +289,7 @@ describe.each([
     release();
     await updated;
     expect(store.methods()).toEqual(['update']);
-    expect(store.calls[0]!.change).toMatchObject({ rotate: false });
+    expect(store.calls[0]!.change!.rotateTo).toBeUndefined();
     const reader = new Lib();
     reader.use(session({ secret: SECRET, store }));
     reader.use((ctx) => void (ctx.body = { late: ctx.session.get('late') ?? null }));

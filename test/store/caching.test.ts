@@ -1,5 +1,5 @@
 /**
- * CachingStore: a MemoryStore in front of another store. The conformance kit, the shared
+ * CachingStore: a MemoryCache in front of another store. The conformance kit, the shared
  * HTTP scenarios, the backend calls saved on repeated reads, writes going to the backend
  * first, rotation never served stale from the cache, and the staleness window between
  * instances bounded by cacheTtl. Then the same with a real RedisStore (REDIS_URL) behind the
@@ -7,36 +7,31 @@
  */
 import Redis from 'ioredis';
 import request from 'supertest';
-import { CachingStore, ConfigError, CookieStore, type LoadedSession, MemoryStore, type SessionChange, type SessionStore, VersionConflictError, startExpiredDeletion } from 'latchkey';
+import { CachingStore, ConfigError, CookieStore, type LoadedSession, MemoryCache, MemoryStore, type SessionStore, VersionConflictError, startExpiredDeletion } from 'latchkey';
 import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
 import { Jar, sessionCookie } from '../support/cookies';
 import { frameworks, SECRET } from '../support/harness';
 import { commandsSent, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
+import { DelegatingStore } from '../support/delegating-store';
 import { SpyStore } from '../support/spy-store';
+import { change, rotation, state } from '../support/state';
 
-const state = (obj: Record<string, unknown>) => new Map(Object.entries(obj).map(([k, v]) => [k, JSON.stringify(v)]));
-const change = (set: Record<string, unknown>, extra: Partial<SessionChange> = {}): SessionChange => ({
-  set: state(set),
-  removed: new Set(),
-  rotate: false,
-  graceMs: 0,
-  ...extra,
-});
 const memory = (now?: () => number) => new MemoryStore({ sweepIntervalMs: 0, ...(now ? { now } : {}) });
+const memoryCache = (now?: () => number) => new MemoryCache({ sweepIntervalMs: 0, ...(now ? { now } : {}) });
 
-/** A cache in front of a spied backend, both MemoryStores. */
+/** A MemoryCache in front of a spied MemoryStore. */
 function setup(cacheTtl = 5, now?: () => number) {
-  const cache = memory(now);
+  const cache = memoryCache(now);
   const backend = new SpyStore(memory(now));
   const store = new CachingStore(cache, backend, { cacheTtl, ...(now ? { now } : {}) });
   return { cache, backend, store };
 }
 
-describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
+describe('CachingStore (MemoryCache in front of MemoryStore)', () => {
   it('passes the store conformance kit', async () => {
-    await runStoreConformance(() => new CachingStore(memory(), memory(), { cacheTtl: 5 }));
+    await runStoreConformance(() => new CachingStore(memoryCache(), memory(), { cacheTtl: 5 }));
   });
 
   it('N repeated reads cost the backend one load', async () => {
@@ -108,7 +103,7 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
     const { backend, store } = setup();
     const key = await store.save(state({ a: 1 }), 60);
     await store.load(key); // cached under the key about to rotate
-    const next = await store.update(key, change({ a: 2 }, { rotate: true, graceMs: 60_000 }), 60);
+    const next = await store.update(key, rotation(store, key, { a: 2 }, { graceMs: 60_000 }), 60);
     expect(next).not.toBe(key);
     const old = await store.load(key);
     expect(old).toMatchObject({ stale: true });
@@ -127,13 +122,13 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
 
   it('a version conflict drops the cached copy, so a reload reads the backend', async () => {
     const shared = memory();
-    const a = new CachingStore(memory(), shared, { cacheTtl: 60 });
-    const b = new CachingStore(memory(), shared, { cacheTtl: 60 });
+    const a = new CachingStore(memoryCache(), shared, { cacheTtl: 60 });
+    const b = new CachingStore(memoryCache(), shared, { cacheTtl: 60 });
     const key = await a.save(state({ n: 0 }), 60);
     const seen = (await b.load(key))!; // b caches version 1
     await a.update(key, change({ n: 1 }), 60); // version 2 in the backend; b's cache is behind
     expect((await b.load(key))?.version).toBe(seen.version);
-    await expect(b.update(key, change({ n: 2 }, { expectedVersion: seen.version, rotate: true, graceMs: 1000 }), 60)).rejects.toBeInstanceOf(
+    await expect(b.update(key, rotation(b, key, { n: 2 }, { expectedVersion: seen.version, graceMs: 1000 }), 60)).rejects.toBeInstanceOf(
       VersionConflictError,
     );
     expect((await b.load(key))?.version).toBe(seen.version + 1);
@@ -141,29 +136,16 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
 
   it('a load that raced a write does not fill the cache with what it read before the write', async () => {
     /** A backend whose load reads at once but answers late: the answer is from before the write. */
-    class SlowAnswer implements SessionStore {
-      readonly inner = memory();
+    class SlowAnswer extends DelegatingStore {
       release: (() => void) | undefined;
-      async load(key: string): Promise<LoadedSession | null> {
+      override async load(key: string): Promise<LoadedSession | null> {
         const record = await this.inner.load(key);
         await new Promise<void>((r) => (this.release = r));
         return record;
       }
-      save(s: ReadonlyMap<string, string>, ttl: number) {
-        return this.inner.save(s, ttl);
-      }
-      update(key: string, c: SessionChange, ttl: number) {
-        return this.inner.update(key, c, ttl);
-      }
-      updateTtl(key: string, ttl: number) {
-        return this.inner.updateTtl(key, ttl);
-      }
-      delete(key: string) {
-        return this.inner.delete(key);
-      }
     }
-    const backend = new SlowAnswer();
-    const cache = memory();
+    const backend = new SlowAnswer(memory());
+    const cache = memoryCache();
     const store = new CachingStore(cache, backend, { cacheTtl: 60 });
     const key = await store.save(state({ a: 1 }), 60);
     const racing = store.load(key);
@@ -195,7 +177,7 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
 
   it('deleteExpired is the backend\'s, so startExpiredDeletion works on it', async () => {
     const backend = memory();
-    const store = new CachingStore(memory(), backend, { cacheTtl: 5 });
+    const store = new CachingStore(memoryCache(), backend, { cacheTtl: 5 });
     expect(typeof store.deleteExpired).toBe('function');
     for (let i = 0; i < 5; i++) await store.save(state({ i }), 0.05);
     const stop = startExpiredDeletion(store, 30);
@@ -207,15 +189,17 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
     }
     expect(backend.size).toBe(0);
     const noSweep: SessionStore = { load: async () => null, save: async () => 'k', update: async () => null, updateTtl: async () => null, delete: async () => {} };
-    expect(new CachingStore(memory(), noSweep, { cacheTtl: 5 }).deleteExpired).toBeUndefined();
+    expect(new CachingStore(memoryCache(), noSweep, { cacheTtl: 5 }).deleteExpired).toBeUndefined();
   });
 
   it('refuses a bad cacheTtl and a stateless backend at construction', () => {
     for (const cacheTtl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '5' as unknown as number]) {
-      expect(() => new CachingStore(memory(), memory(), { cacheTtl })).toThrow(ConfigError);
+      expect(() => new CachingStore(memoryCache(), memory(), { cacheTtl })).toThrow(ConfigError);
     }
-    expect(() => new CachingStore(memory(), memory(), undefined as unknown as { cacheTtl: number })).toThrow(ConfigError);
-    expect(() => new CachingStore(memory(), new CookieStore(), { cacheTtl: 5 })).toThrow(/stateless/);
+    expect(() => new CachingStore(memoryCache(), memory(), undefined as unknown as { cacheTtl: number })).toThrow(ConfigError);
+    expect(() => new CachingStore(memoryCache(), new CookieStore(), { cacheTtl: 5 })).toThrow(/stateless/);
+    // A store is not a cache: the front must be a SessionCache.
+    expect(() => new CachingStore(memory() as never, memory(), { cacheTtl: 5 })).toThrow(/MemoryCache/);
   });
 
   describe('several instances sharing one backend: staleness bounded by cacheTtl', () => {
@@ -223,8 +207,8 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
       const c = { t: 1_700_000_000_000 };
       const now = () => c.t;
       const shared = memory(now);
-      const a = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
-      const b = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+      const a = new CachingStore(memoryCache(now), shared, { cacheTtl: 5, now });
+      const b = new CachingStore(memoryCache(now), shared, { cacheTtl: 5, now });
       const key = await a.save(state({ role: 'user' }), 3600);
       expect((await b.load(key))?.state.get('role')).toBe('"user"'); // b caches at t0
       c.t += 1_000;
@@ -240,8 +224,8 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
       const c = { t: 1_700_000_000_000 };
       const now = () => c.t;
       const shared = memory(now);
-      const a = new CachingStore(memory(now), shared, { cacheTtl: 2, now });
-      const b = new CachingStore(memory(now), shared, { cacheTtl: 2, now });
+      const a = new CachingStore(memoryCache(now), shared, { cacheTtl: 2, now });
+      const b = new CachingStore(memoryCache(now), shared, { cacheTtl: 2, now });
       const key = await a.save(state({ user: 'ada' }), 3600);
       await b.load(key);
       await a.delete(key);
@@ -254,11 +238,11 @@ describe('CachingStore (MemoryStore in front of MemoryStore)', () => {
   });
 });
 
-describeScenarios('CachingStore (MemoryStore in front of MemoryStore)', () => new CachingStore(memory(), memory(), { cacheTtl: 5 }));
+describeScenarios('CachingStore (MemoryCache in front of MemoryStore)', () => new CachingStore(memoryCache(), memory(), { cacheTtl: 5 }));
 
 describe('CachingStore through HTTP: purge and renew through the same instance take effect at once', () => {
   it('after purge and after renew, the old cookie gets a fresh session on the next request', async () => {
-    const app = frameworks[0]!.app({ secret: SECRET, store: new CachingStore(memory(), memory(), { cacheTtl: 60 }) });
+    const app = frameworks[0]!.app({ secret: SECRET, store: new CachingStore(memoryCache(), memory(), { cacheTtl: 60 }) });
     const jar = new Jar().take(await request(app).get('/set?key=k&json=1'));
     const first = jar.header();
     expect((await request(app).get('/read?key=k').set('Cookie', first)).body.value).toBe(1); // now cached
@@ -273,7 +257,7 @@ describe('CachingStore through HTTP: purge and renew through the same instance t
 });
 
 // ---------------------------------------------------------------------------------------------
-// A MemoryStore in front of a RedisStore (the real Redis at REDIS_URL).
+// A MemoryCache in front of a RedisStore (the real Redis at REDIS_URL).
 
 const redis = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
 let prefixes = 0;
@@ -284,7 +268,7 @@ function redisStore(): RedisStore {
   usedPrefixes.add(prefix);
   return new RedisStore({ client: redis, prefix });
 }
-const overRedis = (cacheTtl = 5) => new CachingStore(memory(), redisStore(), { cacheTtl });
+const overRedis = (cacheTtl = 5) => new CachingStore(memoryCache(), redisStore(), { cacheTtl });
 
 const redisCommands = (fn: () => Promise<void>): Promise<string[]> => commandsSent(redis, fn);
 
@@ -300,14 +284,14 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-describe('CachingStore (MemoryStore in front of RedisStore)', () => {
+describe('CachingStore (MemoryCache in front of RedisStore)', () => {
   it('passes the store conformance kit', async () => {
     await runStoreConformance(() => overRedis());
   }, 30_000);
 
   it('N repeated reads: one backend load, one Redis command', async () => {
     const backend = new SpyStore(redisStore());
-    const store = new CachingStore(memory(), backend, { cacheTtl: 5 });
+    const store = new CachingStore(memoryCache(), backend, { cacheTtl: 5 });
     const key = await store.save(state({ user: 'ada' }), 60);
     const N = 100;
     const sent = await redisCommands(async () => {
@@ -337,10 +321,10 @@ describe('CachingStore (MemoryStore in front of RedisStore)', () => {
 
   it('a write reaches Redis first and the next read sees it; a rotated key is not served as current', async () => {
     const backend = redisStore();
-    const store = new CachingStore(memory(), backend, { cacheTtl: 60 });
+    const store = new CachingStore(memoryCache(), backend, { cacheTtl: 60 });
     const key = await store.save(state({ a: 1 }), 60);
     await store.load(key); // cached
-    const next = await store.update(key, change({ a: 2 }, { rotate: true, graceMs: 60_000 }), 60);
+    const next = await store.update(key, rotation(store, key, { a: 2 }, { graceMs: 60_000 }), 60);
     expect(next).not.toBe(key);
     expect((await backend.load(next!))?.state.get('a')).toBe('2');
     expect(await store.load(key)).toMatchObject({ stale: true });
@@ -356,8 +340,8 @@ describe('CachingStore (MemoryStore in front of RedisStore)', () => {
     const c = { t: Date.now() };
     const now = () => c.t;
     const shared = redisStore();
-    const a = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
-    const b = new CachingStore(memory(now), shared, { cacheTtl: 5, now });
+    const a = new CachingStore(memoryCache(now), shared, { cacheTtl: 5, now });
+    const b = new CachingStore(memoryCache(now), shared, { cacheTtl: 5, now });
     const key = await a.save(state({ role: 'user' }), 3600);
     expect((await b.load(key))?.state.get('role')).toBe('"user"');
     await a.update(key, change({ role: 'admin' }), 3600);
@@ -369,4 +353,4 @@ describe('CachingStore (MemoryStore in front of RedisStore)', () => {
   });
 });
 
-describeScenarios('CachingStore (MemoryStore in front of RedisStore)', () => overRedis());
+describeScenarios('CachingStore (MemoryCache in front of RedisStore)', () => overRedis());

@@ -2,26 +2,14 @@
  * The conformance kit must be able to fail: each deliberately broken store below breaks
  * one rule of the contract, and the kit must name that rule.
  */
-import { MemoryStore, type SessionChange, type SessionStore } from 'latchkey';
+import { MemoryStore, type SessionChange, type SessionMeta, type SessionStore } from 'latchkey';
 import { ConformanceError, conformanceCases, runStoreConformance } from 'latchkey/testing';
+import { DelegatingStore } from '../support/delegating-store';
 
 /** Delegates everything to a MemoryStore; subclasses break one rule each. */
-class Wrapped implements SessionStore {
-  readonly inner = new MemoryStore({ sweepIntervalMs: 0 });
-  load(key: string) {
-    return this.inner.load(key);
-  }
-  save(state: ReadonlyMap<string, string>, ttl: number) {
-    return this.inner.save(state, ttl);
-  }
-  update(key: string, change: SessionChange, ttl: number) {
-    return this.inner.update(key, change, ttl);
-  }
-  updateTtl(key: string, ttl: number) {
-    return this.inner.updateTtl(key, ttl);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
+class Wrapped extends DelegatingStore {
+  constructor() {
+    super(new MemoryStore({ sweepIntervalMs: 0 }));
   }
 }
 
@@ -30,7 +18,7 @@ class OverwritingStore extends Wrapped {
   private first: string | undefined;
   override async save(state: ReadonlyMap<string, string>, ttl: number) {
     if (this.first === undefined) return (this.first = await this.inner.save(state, ttl));
-    await this.inner.update(this.first, { set: new Map(state), removed: new Set((await this.inner.load(this.first))!.state.keys()), rotate: false, graceMs: 0 }, ttl);
+    await this.inner.update(this.first, { set: new Map(state), removed: new Set((await this.inner.load(this.first))!.state.keys()), graceMs: 0 }, ttl);
     return this.first;
   }
 }
@@ -73,6 +61,35 @@ class ImmortalStore extends Wrapped {
   }
 }
 
+/** Hands out a key of its own on rotation instead of the one rotatedKey named. */
+class OwnKeyStore extends Wrapped {
+  override update(key: string, change: SessionChange, ttl: number) {
+    const rotateTo = change.rotateTo === undefined ? undefined : (this.inner.rotatedKey!(key, 'x'.repeat(43)) ?? undefined);
+    return this.inner.update(key, { ...change, rotateTo }, ttl);
+  }
+}
+
+/** Rotates a resent update again: the same rotating change, sent twice, moves the key once more. */
+class DoubleRotatingStore extends Wrapped {
+  private readonly seen = new WeakSet<SessionChange>();
+  override async update(key: string, change: SessionChange, ttl: number) {
+    const resent = this.seen.has(change);
+    this.seen.add(change);
+    if (resent && change.rotateTo !== undefined) {
+      // Rotate the current record once more, as a store that does not check the validator first would.
+      return this.inner.update(change.rotateTo, { ...change, expectedVersion: undefined, rotateTo: this.inner.rotatedKey!(change.rotateTo, 'y'.repeat(43))! }, ttl);
+    }
+    return this.inner.update(key, change, ttl);
+  }
+}
+
+/** Forgets the session's settings. */
+class SettingsDroppingStore extends Wrapped {
+  override save(state: ReadonlyMap<string, string>, ttl: number, meta?: SessionMeta) {
+    return this.inner.save(state, ttl, { createdAt: meta?.createdAt });
+  }
+}
+
 describe('runStoreConformance', () => {
   it('passes a correct store (MemoryStore)', async () => {
     await runStoreConformance(() => new MemoryStore({ sweepIntervalMs: 0 }));
@@ -84,6 +101,9 @@ describe('runStoreConformance', () => {
     ['a store that ignores versions', () => new VersionBlindStore(), 'honours an expected version'],
     ['a store that resurrects deleted sessions', () => new ResurrectingStore(), 'update of a deleted session'],
     ['a store that never expires', () => new ImmortalStore(), 'expire after their TTL'],
+    ['a store that hands out a key of its own on rotation', () => new OwnKeyStore(), 'the key rotatedKey named'],
+    ['a store that rotates a resent update again', () => new DoubleRotatingStore(), 'applied twice'],
+    ['a store that forgets the settings', () => new SettingsDroppingStore(), 'settings'],
   ])('catches %s', async (_name, make, rule) => {
     const run = runStoreConformance(make);
     await expect(run).rejects.toBeInstanceOf(ConformanceError);

@@ -13,16 +13,12 @@ import { PrivateCodec, SignedCodec } from '../../src/cookie/codec';
 import { Jar, sessionCookie } from '../support/cookies';
 import { errorBody, frameworks, handle, OLD_SECRET, SECRET } from '../support/harness';
 import { describeScenarios } from '../support/scenarios';
+import { DelegatingStore } from '../support/delegating-store';
 import { SpyStore } from '../support/spy-store';
+import { change as plainChange, state } from '../support/state';
 
-const state = (obj: Record<string, unknown>) => new Map(Object.entries(obj).map(([k, v]) => [k, JSON.stringify(v)]));
-const change = (set: Record<string, unknown>, removed: string[] = [], extra: Partial<SessionChange> = {}): SessionChange => ({
-  set: state(set),
-  removed: new Set(removed),
-  rotate: true,
-  graceMs: 10_000,
-  ...extra,
-});
+const change = (set: Record<string, unknown>, removed: string[] = [], extra: Partial<SessionChange> = {}): SessionChange =>
+  plainChange(set, removed, { graceMs: 10_000, ...extra });
 const decodeKey = (key: string): unknown => JSON.parse(Buffer.from(key, 'base64url').toString('utf8'));
 const sealed = new PrivateCodec([SECRET], 'sid');
 /** The store key inside a cookie value sealed under SECRET. */
@@ -35,23 +31,9 @@ describe('CookieStore: store contract', () => {
 
   it('the kit still fails a broken stateless store under invalidation: false', async () => {
     /** Delegates to a CookieStore; each subclass breaks one rule. */
-    class Wrapped implements SessionStore {
-      readonly stateless = true;
-      readonly inner = new CookieStore();
-      load(key: string) {
-        return this.inner.load(key);
-      }
-      save(s: ReadonlyMap<string, string>, ttl: number) {
-        return this.inner.save(s, ttl);
-      }
-      update(key: string, c: SessionChange, ttl: number) {
-        return this.inner.update(key, c, ttl);
-      }
-      updateTtl(key: string, ttl: number) {
-        return this.inner.updateTtl(key, ttl);
-      }
-      delete(key: string) {
-        return this.inner.delete(key);
+    class Wrapped extends DelegatingStore {
+      constructor() {
+        super(new CookieStore());
       }
     }
     class Immortal extends Wrapped {
@@ -93,7 +75,7 @@ describe('CookieStore: store contract', () => {
   it('every update returns a new key with the next version; the expected version is honoured', async () => {
     const store = new CookieStore();
     const k1 = await store.save(state({ a: 1 }), 60);
-    const k2 = await store.update(k1, change({ a: 1 }, [], { rotate: false }), 60);
+    const k2 = await store.update(k1, change({ a: 1 }), 60);
     expect(k2).not.toBe(k1); // even an update that changes no value and asks for no rotation
     expect((await store.load(k2!))?.version).toBe(2);
     const k3 = await store.update(k2!, change({ b: 2 }, ['a'], { expectedVersion: 2 }), 60);
@@ -150,7 +132,7 @@ describe('CookieStore: store contract', () => {
     const store = new CookieStore();
     await expect(store.save(new Map([['a', 'not json']]), 60)).rejects.toMatchObject({ name: 'SaveError', kind: 'serialization', message: expect.stringContaining('"a"') });
     const key = await store.save(state({ a: 1 }), 60);
-    const bad: SessionChange = { set: new Map([['b', '{']]), removed: new Set(), rotate: true, graceMs: 0 };
+    const bad: SessionChange = { set: new Map([['b', '{']]), removed: new Set(), graceMs: 0 };
     await expect(store.update(key, bad, 60)).rejects.toMatchObject({ name: 'UpdateError', kind: 'serialization' });
   });
 

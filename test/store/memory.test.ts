@@ -1,16 +1,15 @@
 /**
  * MemoryStore: the store contract (conformance kit), its bound (least recently used out),
- * TTL on every read, expired deletion on an unref'd timer, and its SessionCache role.
+ * TTL on every read, expired deletion on an unref'd timer; and MemoryCache, the SessionCache over
+ * the same table.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type LoadedSession, MemoryStore, type SessionChange, startExpiredDeletion } from 'latchkey';
+import { type LoadedSession, MemoryCache, MemoryStore, startExpiredDeletion } from 'latchkey';
 import { runStoreConformance } from 'latchkey/testing';
-
-const state = (obj: Record<string, unknown>) => new Map(Object.entries(obj).map(([k, v]) => [k, JSON.stringify(v)]));
-const change = (set: Record<string, unknown>): SessionChange => ({ set: state(set), removed: new Set(), rotate: false, graceMs: 0 });
+import { change, rotation, state } from '../support/state';
 
 /** Polls `check` every 10 ms until it holds or `ms` pass; returns whether it held. */
 async function eventually(check: () => boolean, ms: number): Promise<boolean> {
@@ -188,12 +187,15 @@ describe('MemoryStore', () => {
     });
   });
 
+});
+
+describe('MemoryCache', () => {
   describe('as a SessionCache', () => {
     const record = (obj: Record<string, unknown>, expiresAt: number, version = 3): LoadedSession => ({ state: state(obj), version, expiresAt, createdAt: expiresAt - 86_400_000 });
 
     it('set then get returns the record with the session expiry, until the cache TTL ends', async () => {
       const c = clock();
-      const cache = new MemoryStore({ now: c.now, sweepIntervalMs: 0 });
+      const cache = new MemoryCache({ now: c.now, sweepIntervalMs: 0 });
       const backend = new MemoryStore({ now: c.now, sweepIntervalMs: 0 });
       const key = await backend.save(state({ a: 1 }), 3600);
       const rec = record({ a: 1 }, c.t + 3_600_000);
@@ -212,9 +214,9 @@ describe('MemoryStore', () => {
 
     it('answers only for the exact key: another validator of the same session misses', async () => {
       const backend = new MemoryStore({ sweepIntervalMs: 0 });
-      const cache = new MemoryStore({ sweepIntervalMs: 0 });
+      const cache = new MemoryCache({ sweepIntervalMs: 0 });
       const key = await backend.save(state({ a: 1 }), 60);
-      const rotated = await backend.update(key, { ...change({ a: 2 }), rotate: true, graceMs: 60_000 }, 60);
+      const rotated = await backend.update(key, rotation(backend, key, { a: 2 }, { graceMs: 60_000 }), 60);
       await cache.set(rotated!, (await backend.load(rotated!))!, 5);
       expect(await cache.get(key)).toBeNull();
       expect((await cache.get(rotated!))?.state.get('a')).toBe('2');
@@ -222,10 +224,10 @@ describe('MemoryStore', () => {
     });
 
     it('set replaces what was kept for the session; delete forgets it (idempotently)', async () => {
-      const cache = new MemoryStore({ sweepIntervalMs: 0 });
+      const cache = new MemoryCache({ sweepIntervalMs: 0 });
       const backend = new MemoryStore({ sweepIntervalMs: 0 });
       const key = await backend.save(state({ a: 1 }), 60);
-      const next = await backend.update(key, { ...change({ a: 2 }), rotate: true, graceMs: 0 }, 60);
+      const next = await backend.update(key, rotation(backend, key, { a: 2 }, { graceMs: 0 }), 60);
       await cache.set(key, record({ a: 1 }, Date.now() + 60_000, 1), 5);
       await cache.set(next!, record({ a: 2 }, Date.now() + 60_000, 2), 5);
       expect(cache.size).toBe(1);
@@ -239,14 +241,14 @@ describe('MemoryStore', () => {
     });
 
     it('keys in a foreign format are cached under a hash: the table holds no key text', async () => {
-      const cache = new MemoryStore({ maxSessions: 2, sweepIntervalMs: 0 });
+      const cache = new MemoryCache({ maxSessions: 2, sweepIntervalMs: 0 });
       const foreign = ['550e8400-e29b-41d4-a716-446655440000', 'sess:opaque-token-from-another-store', '__proto__'];
       for (const key of foreign) await cache.set(key, record({ k: key }, Date.now() + 60_000), 5);
       expect(cache.size).toBe(2); // the bound applies to cache entries too
       expect(await cache.get(foreign[0]!)).toBeNull(); // least recently used, evicted
       expect((await cache.get(foreign[1]!))?.state.get('k')).toBe(JSON.stringify(foreign[1]));
       expect((await cache.get(foreign[2]!))?.state.get('k')).toBe('"__proto__"');
-      const entries = (cache as unknown as { entries: Map<string, { hash: string }> }).entries;
+      const entries = (cache as unknown as { table: { entries: Map<string, { hash: string }> } }).table.entries;
       for (const [id, entry] of entries) {
         for (const key of foreign) {
           expect(id).not.toContain(key);
@@ -255,13 +257,16 @@ describe('MemoryStore', () => {
       }
       await cache.delete(foreign[1]!);
       expect(await cache.get(foreign[1]!)).toBeNull();
-      // The store role's validator never sits in the table either.
+      // A validator of our own format never sits in the table either, in a store or in a cache.
       const store = new MemoryStore({ sweepIntervalMs: 0 });
       const key = await store.save(state({ a: 1 }), 60);
-      await store.set(key, (await store.load(key))!, 5);
+      const ours = new MemoryCache({ sweepIntervalMs: 0 });
+      await ours.set(key, (await store.load(key))!, 5);
       const validator = key.split('.')[1]!;
-      for (const [id, entry] of (store as unknown as { entries: Map<string, { hash: string }> }).entries) {
-        expect(`${id} ${entry.hash}`).not.toContain(validator);
+      for (const holder of [store, ours]) {
+        for (const [id, entry] of (holder as unknown as { table: { entries: Map<string, { hash: string }> } }).table.entries) {
+          expect(`${id} ${entry.hash}`).not.toContain(validator);
+        }
       }
     });
   });

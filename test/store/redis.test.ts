@@ -12,6 +12,7 @@ import { sessionCookie } from '../support/cookies';
 import { express5Framework, SECRET } from '../support/harness';
 import { commandsSent, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
+import { rotation } from '../support/state';
 
 // Opened in beforeAll, not at import: Jest skips the hooks of a file whose tests are all filtered
 // out (-t), and a client opened at import would then never be closed and keep Jest from exiting.
@@ -131,7 +132,7 @@ describe('RedisStore', () => {
     const loaded = await store.load(key);
     expect([...loaded!.state]).toEqual(names.map((n, i) => [n, String(i)]));
     expect(loaded!.version).toBe(1);
-    const next = await store.update(key, { set: new Map([['h', '"x"']]), removed: new Set(['c']), rotate: true, graceMs: 0 }, 60);
+    const next = await store.update(key, { ...rotation(store, key, {}, { graceMs: 0 }), set: new Map([['h', '"x"']]), removed: new Set(['c']) }, 60);
     const after = await store.load(next!);
     expect(after!.version).toBe(2);
     expect(after!.state.get('h')).toBe('"x"');
@@ -143,13 +144,13 @@ describe('RedisStore', () => {
     const { store, prefix } = track();
     const key = await store.save(new Map([['a', '1']]), 60);
     const record = `${prefix}${key.split('.')[0]}`;
-    const k2 = await store.update(key, { set: new Map(), removed: new Set(), rotate: true, graceMs: 5000 }, 60);
+    const k2 = await store.update(key, rotation(store, key, {}, { graceMs: 5000 }), 60);
     expect((await client.hkeys(record)).sort()).toEqual(['.a', 'c', 'h', 'p', 'u', 'v']);
     expect((await store.load(key))!.stale).toBe(true);
     // Through the stale key: saved, never rotated.
-    expect(await store.update(key, { set: new Map([['b', '2']]), removed: new Set(), rotate: true, graceMs: 5000 }, 60)).toBe(key);
+    expect(await store.update(key, rotation(store, key, { b: 2 }, { graceMs: 5000 }), 60)).toBe(key);
     expect((await store.load(k2!))!.state.get('b')).toBe('2');
-    const k3 = await store.update(k2!, { set: new Map(), removed: new Set(), rotate: true, graceMs: 0 }, 60);
+    const k3 = await store.update(k2!, rotation(store, k2!, {}, { graceMs: 0 }), 60);
     expect((await client.hkeys(record)).sort()).toEqual(['.a', '.b', 'c', 'h', 'v']);
     expect(await store.load(key)).toBeNull();
     expect(await store.load(k2!)).toBeNull();
@@ -162,7 +163,7 @@ describe('RedisStore', () => {
     const key = await store.save(many, 60);
     const set = new Map(Array.from({ length: 10_000 }, (_, i) => [`n${i}`, String(-i)]));
     const removed = new Set(Array.from({ length: 9_000 }, (_, i) => `k${i}`));
-    const next = await store.update(key, { set, removed, rotate: false, graceMs: 0, expectedVersion: 1 }, 60);
+    const next = await store.update(key, { set, removed, graceMs: 0, expectedVersion: 1 }, 60);
     const loaded = await store.load(next!);
     expect(loaded!.state.size).toBe(11_000);
     expect(loaded!.state.get('k9999')).toBe('9999');
@@ -175,7 +176,7 @@ describe('RedisStore', () => {
     const sent = await commandsSent(client, async () => {
       const key = await store.save(new Map([['a', '1']]), 60);
       await store.load(key);
-      const next = await store.update(key, { set: new Map([['b', '2']]), removed: new Set(['a']), rotate: true, graceMs: 1000, expectedVersion: 1 }, 60);
+      const next = await store.update(key, { ...rotation(store, key, { b: 2 }, { graceMs: 1000, expectedVersion: 1 }), removed: new Set(['a']) }, 60);
       await store.load(key); // stale
       await store.updateTtl(next!, 120);
       await store.delete(next!);
@@ -238,7 +239,7 @@ describe('RedisStore', () => {
     await client.hset(`${prefix}${key.split('.')[0]}`, '.a', '{not json');
     const wrong = `${key.slice(0, 17)}${'A'.repeat(43)}`;
     expect(await store.load(wrong)).toBeNull();
-    expect(await store.update(wrong, { set: new Map(), removed: new Set(), rotate: false, graceMs: 0 }, 60)).toBeNull();
+    expect(await store.update(wrong, { set: new Map(), removed: new Set(), graceMs: 0 }, 60)).toBeNull();
     expect(await store.updateTtl(wrong, 60)).toBeNull();
   });
 

@@ -1,9 +1,10 @@
 /** A store wrapper that counts and records every call, and can make each call slow or hang. */
-import type { LoadedSession, SaveMeta, SessionChange, SessionStore } from 'latchkey';
+import type { LoadedSession, SessionChange, SessionMeta } from 'latchkey';
+import { DelegatingStore } from './delegating-store';
 
 export type StoreMethod = 'load' | 'save' | 'update' | 'updateTtl' | 'delete';
 
-export class SpyStore implements SessionStore {
+export class SpyStore extends DelegatingStore {
   calls: { method: StoreMethod; key?: string; change?: SessionChange; ttl?: number }[] = [];
   /** Milliseconds every call waits before reaching the inner store. */
   delayMs = 0;
@@ -11,12 +12,6 @@ export class SpyStore implements SessionStore {
   hang = new Set<StoreMethod>();
   /** When set, calls of these methods reject with this error. */
   failWith: Partial<Record<StoreMethod, Error>> = {};
-
-  constructor(readonly inner: SessionStore) {}
-
-  get stateless(): boolean | undefined {
-    return this.inner.stateless;
-  }
 
   count(method?: StoreMethod): number {
     return method ? this.calls.filter((c) => c.method === method).length : this.calls.length;
@@ -37,27 +32,27 @@ export class SpyStore implements SessionStore {
     if (err) throw err;
   }
 
-  async load(key: string): Promise<LoadedSession | null> {
+  override async load(key: string): Promise<LoadedSession | null> {
     this.calls.push({ method: 'load', key });
     await this.gate('load');
     return this.inner.load(key);
   }
-  async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SaveMeta): Promise<string> {
+  override async save(state: ReadonlyMap<string, string>, ttl: number, meta?: SessionMeta): Promise<string> {
     this.calls.push({ method: 'save', ttl });
     await this.gate('save');
     return this.inner.save(state, ttl, meta);
   }
-  async update(key: string, change: SessionChange, ttl: number): Promise<string | null> {
+  override async update(key: string, change: SessionChange, ttl: number): Promise<string | null> {
     this.calls.push({ method: 'update', key, change, ttl });
     await this.gate('update');
     return this.inner.update(key, change, ttl);
   }
-  async updateTtl(key: string, ttl: number): Promise<string | null> {
+  override async updateTtl(key: string, ttl: number): Promise<string | null> {
     this.calls.push({ method: 'updateTtl', key, ttl });
     await this.gate('updateTtl');
     return this.inner.updateTtl(key, ttl);
   }
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     this.calls.push({ method: 'delete', key });
     await this.gate('delete');
     return this.inner.delete(key);
