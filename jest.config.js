@@ -10,6 +10,7 @@ module.exports = {
     '^latchkey/koa$': '<rootDir>/src/middleware/koa.ts',
     '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
+    '^latchkey/adapter$': '<rootDir>/src/adapter.ts',
   },
   testTimeout: 30000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],

@@ -9,6 +9,12 @@ export interface SessionErrorOptions {
   cause?: unknown;
 }
 
+/** Options of {@link ConfigError}. */
+export interface ConfigErrorOptions extends SessionErrorOptions {
+  /** The option at fault, e.g. `secret` or `cookie.maxAge`. */
+  option?: string;
+}
+
 /**
  * Base class of every latchkey error.
  *
@@ -43,8 +49,11 @@ export class SessionError extends Error {
 
 /** Invalid options, thrown when the middleware or a store is created, never per request. */
 export class ConfigError extends SessionError {
-  constructor(message: string, options?: SessionErrorOptions) {
+  /** The option at fault, when one is (`secret`, `cookie.maxAge`, an unknown option's name…). */
+  readonly option: string | undefined;
+  constructor(message: string, options?: ConfigErrorOptions) {
     super('LATCHKEY_CONFIG', message, 500, options);
+    this.option = options?.option;
   }
 }
 

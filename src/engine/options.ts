@@ -75,12 +75,59 @@ export interface ResolvedOptions {
 
 const MIN_SECRET_LENGTH = 32;
 
+const KNOWN_OPTIONS: readonly (keyof SessionOptions)[] = [
+  'secret', 'store', 'name', 'ttl', 'lifecycle', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs',
+  'cookie', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now',
+];
+const KNOWN_COOKIE_OPTIONS: readonly (keyof CookieOptions)[] = ['path', 'domain', 'secure', 'httpOnly', 'sameSite', 'partitioned', 'priority'];
+
+/** What to do instead, for options people bring from express-session and koa-session. */
+const HINTS: Record<string, string> = {
+  resave: 'latchkey writes a session only when it changed; remove it (or use latchkey/express-session, which accepts it)',
+  saveUninitialized: 'latchkey never saves an empty new session; remove it (or use latchkey/express-session)',
+  rolling: "use ttlExtension: 'on-every-request' (or the default 'sliding')",
+  proxy: "set Express's trust proxy (or Koa's app.proxy); cookie.secure 'auto' follows it",
+  genid: 'session keys are made by the store; remove it',
+  unset: 'call session.purge() to log out; remove it',
+  key: "the cookie name is 'name' (or use latchkey/koa-session, which accepts 'key')",
+  maxAge: 'the lifetime is ttl, in seconds',
+  'cookie.maxAge': 'the lifetime is the ttl option, in seconds (cookie.maxAge was in ms)',
+  'cookie.expires': 'the lifetime is the ttl option, in seconds',
+  'cookie.signed': 'the cookie is always signed (or sealed, contentSecurity)',
+};
+
+/**
+ * `app.use(session)` (not called): the framework then calls session(req, res, next) or
+ * session(ctx, next) on every request. Say so, rather than "a secret is required".
+ */
+export function checkOptionsObject(options: unknown): void {
+  const o = options as Record<string, unknown> | null;
+  if (o === null || typeof o !== 'object') return;
+  if ((typeof o.headers === 'object' && typeof o.method === 'string') || (typeof o.req === 'object' && typeof o.res === 'object' && 'app' in o)) {
+    throw new ConfigError('session was handed a request instead of options: call it, app.use(session({ secret, … })), not app.use(session)');
+  }
+}
+
+/** Every option must be one we know: a misspelt or foreign one is never silently ignored. */
+export function checkKnown(options: object, known: readonly string[], prefix = ''): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const full = prefix + name;
+    const hint = HINTS[full];
+    throw new ConfigError(`unknown option ${full}${hint ? `: ${hint}` : ''}`, { option: full });
+  }
+}
+
 function defaultOnEvent(event: SessionEvent): void {
   if (event.type !== 'invalid-cookie') console.warn(`latchkey: ${event.type}: ${event.error.message}`);
 }
 
 /** Applies defaults and validates; throws `ConfigError`. */
 export function resolveOptions(options: SessionOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new ConfigError('session options must be an object: session({ secret, … })');
+  checkOptionsObject(options);
+  checkKnown(options, KNOWN_OPTIONS);
+  if (options.cookie !== undefined) checkKnown(options.cookie, KNOWN_COOKIE_OPTIONS, 'cookie.');
   const secrets = checkSecrets(options.secret);
   const store = options.store ?? new MemoryStore();
   const name = options.name ?? 'sid';
@@ -118,12 +165,15 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   };
 }
 
+const MAKE_ONE = `make one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
 function checkSecrets(secret: string | readonly string[] | undefined): string[] {
   const list = typeof secret === 'string' ? [secret] : secret ? [...secret] : [];
-  if (list.length === 0) throw new ConfigError('a secret is required (session({ secret }); Koa also accepts app.keys)');
+  if (list.length === 0) throw new ConfigError(`a secret is required: session({ secret }) (Koa also accepts app.keys); ${MAKE_ONE}`, { option: 'secret' });
   for (const s of list) {
     if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH) {
-      throw new ConfigError(`every secret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+      const got = typeof s === 'string' ? `one has ${s.length}` : `one is a ${typeof s}`;
+      throw new ConfigError(`every secret must be a string of at least ${MIN_SECRET_LENGTH} characters (${got}); ${MAKE_ONE}`, { option: 'secret' });
     }
   }
   return list;

@@ -1,10 +1,10 @@
 /**
- * The session handle a handler sees as `req.session` / `ctx.session`. It records which keys
- * a request set or removed (so stores can apply changes key by key) and decodes a value
- * only when it is read. Everything here is synchronous; the engine does the I/O.
+ * The session handle a handler sees as `req.session` / `ctx.session`: typed reads and writes,
+ * and the three lifecycle verbs. It holds no state of its own: everything lives in the engine's
+ * per-request record (`record.ts`), so the handle's type shows nothing but its API.
  */
 import { LoadError } from '../errors';
-import type { SessionState } from '../store/types';
+import type { SessionRecord } from './record';
 
 /**
  * The shape of session values, for typing `get` and `set`. Augment it:
@@ -23,18 +23,8 @@ export interface SessionData {}
 /** The value type of `key`: from {@link SessionData} when declared there, else `unknown`. */
 export type SessionValue<K extends string> = K extends keyof SessionData ? SessionData[K] : unknown;
 
-/** What the commit will do. */
+/** What the commit will do: the net change this request made. */
 export type SessionStatus = 'unchanged' | 'changed' | 'renewed' | 'purged';
-
-/** Where a session is in its request. @internal */
-export type SessionPhase = 'open' | 'committing' | 'done';
-
-const EMPTY: SessionState = new Map();
-
-/** Receives the first change of a session, and any change made after its commit began. @internal */
-export interface SessionListener {
-  changed(session: Session): void;
-}
 
 /**
  * A request's session.
@@ -48,65 +38,82 @@ export interface SessionListener {
  * });
  * ```
  */
-export class Session {
-  /** @internal The store key this session was loaded under; null for a new session. */
-  key: string | null = null;
-  /** @internal A key to delete at commit (purged, renewed, expired or corrupt). */
-  deleteKey: string | null = null;
-  /** @internal */ loaded: SessionState = EMPTY;
-  /** @internal Per-key changes: JSON text, or undefined for a removal. */
-  changes: Map<string, string | undefined> | null = null;
-  /** @internal */ version = 0;
-  /** @internal */ expiresAt = 0;
-  /** @internal */ createdAt = 0;
-  /** @internal Loaded through a rotated-out key inside its grace: never rotate again. */
-  stale = false;
-  /** @internal The cookie was protected by an older secret: re-issue it. */
-  olderSecret = false;
-  /** @internal Loading failed and onStoreError is 'anonymous': never save. */
-  readOnly = false;
-  /** @internal */ phase: SessionPhase = 'open';
-  /** @internal Whether the request arrived over HTTPS, as the adapter judged it. */
-  readonly https: boolean;
-  /** @internal Adapter data (the response object), opaque to the engine. */
-  carrier: unknown = undefined;
-  private listener: SessionListener | null;
-  private _status: SessionStatus = 'unchanged';
-  private _isNew = true;
-
-  /** @internal Sessions are made by the engine. */
-  constructor(https: boolean, listener: SessionListener | null) {
-    this.https = https;
-    this.listener = listener;
-  }
-
-  /** What the commit will do: `'unchanged'`, `'changed'`, `'renewed'` or `'purged'`. */
-  get status(): SessionStatus {
-    return this._status;
-  }
-
-  /** True until the session has been saved in a store (a request without a live session cookie). */
-  get isNew(): boolean {
-    return this._isNew;
-  }
-
-  /** @internal Fills a session from the store. */
-  adopt(key: string, state: SessionState, version: number, expiresAt: number, createdAt: number, stale: boolean): void {
-    this.key = key;
-    this.loaded = state;
-    this.version = version;
-    this.expiresAt = expiresAt;
-    this.createdAt = createdAt;
-    this.stale = stale;
-    this._isNew = false;
-  }
-
+export interface Session {
   /**
    * The value under `key`, JSON-decoded on each call (mutating it changes nothing until `set`).
    * @throws LoadError (kind `deserialization`) when the stored text is not JSON.
    */
+  get<K extends string>(key: K): SessionValue<K> | undefined;
+  /**
+   * Stores `value` under `key`, JSON-encoded now; `undefined` removes the key. Setting the value
+   * already stored (the same JSON) is not a change.
+   * @throws TypeError naming the key for what JSON cannot round-trip: a function, symbol,
+   * BigInt, a cycle or a non-finite number, at any depth.
+   */
+  set<K extends string>(key: K, value: SessionValue<K> | undefined): void;
+  /** Removes `key`. */
+  remove(key: string): void;
+  /** Whether `key` holds a value. */
+  has(key: string): boolean;
+  /** Every key holding a value. */
+  keys(): string[];
+  /** Every key with its decoded value. */
+  entries(): [string, unknown][];
+  /** Drops every value. An existing session left empty is deleted at commit and its cookie expired. */
+  clear(): void;
+  /**
+   * Logs out: the session is deleted from the store and its cookie expired at commit,
+   * including every previous cookie value still in its rotation grace. Values set after
+   * `purge()` start a new session.
+   */
+  purge(): void;
+  /**
+   * Gives the session a new key and keeps its values; the old key is dead at once (no grace).
+   * Call it after login or any privilege change (OWASP: renew the session ID).
+   */
+  renew(): void;
+  /** What the commit will do: `'unchanged'`, `'changed'`, `'renewed'` or `'purged'`. */
+  readonly status: SessionStatus;
+  /** True until the session has been saved in a store (a request without a live session cookie). */
+  readonly isNew: boolean;
+  /**
+   * This session's TTL in seconds; the `ttl` option unless set for this session ("remember me").
+   * Kept with the record, so later extensions keep it; at most 400 days; `absoluteTtl` still caps it.
+   * @throws TypeError when set to anything but a positive number.
+   */
+  ttl: number;
+  /**
+   * Whether the cookie has a Max-Age (true) or lives for the browser session (false); the
+   * `lifecycle` option unless set for this session. Kept with the record like `ttl`.
+   */
+  persistent: boolean;
+}
+
+/** Refuses `handle.foo = 1`: that habit of express-session users would otherwise be dropped silently. */
+const refuseAssignment: ProxyHandler<object> = {
+  set(_target, property) {
+    throw new TypeError(
+      `req.session.${String(property)} = …: latchkey's session keeps values through set(): use session.set(${JSON.stringify(String(property))}, value), ` +
+        "or the express-session-shaped object of 'latchkey/express-session' (koa: 'latchkey/koa-session')",
+    );
+  },
+};
+
+/**
+ * The handle. Its only field is private; methods forward to the record. Assigning any other
+ * property throws: the prototype chain ends in a Proxy whose `set` trap runs only for properties
+ * the handle does not have, so the methods pay nothing for it.
+ * @internal
+ */
+export class Handle implements Session {
+  readonly #record: SessionRecord;
+
+  constructor(record: SessionRecord) {
+    this.#record = record;
+  }
+
   get<K extends string>(key: K): SessionValue<K> | undefined {
-    const json = this.raw(key);
+    const json = this.#record.raw(key);
     if (json === undefined) return undefined;
     try {
       return JSON.parse(json) as SessionValue<K>;
@@ -115,132 +122,66 @@ export class Session {
     }
   }
 
-  /**
-   * Stores `value` under `key`, JSON-encoded now.
-   * @throws TypeError naming the key for what JSON cannot round-trip: a function, symbol,
-   * undefined, BigInt, a cycle or a non-finite number, at any depth.
-   */
-  set<K extends string>(key: K, value: SessionValue<K>): void {
+  set<K extends string>(key: K, value: SessionValue<K> | undefined): void {
     checkKey(key);
-    const json = encode(key, value);
-    const loaded = this.loaded.get(key);
-    const changes = (this.changes ??= new Map());
-    // Setting the value that was loaded is not a change (same JSON text).
-    if (loaded === json) changes.delete(key);
-    else changes.set(key, json);
-    this.touched();
+    this.#record.setRaw(key, value === undefined ? undefined : encode(key, value));
   }
 
-  /** Removes `key`. */
   remove(key: string): void {
     checkKey(key);
-    const changes = (this.changes ??= new Map());
-    if (this.loaded.has(key)) changes.set(key, undefined);
-    else changes.delete(key);
-    this.touched();
+    this.#record.setRaw(key, undefined);
   }
 
-  /** Whether `key` holds a value. */
   has(key: string): boolean {
-    return this.raw(key) !== undefined;
+    return this.#record.raw(key) !== undefined;
   }
 
-  /** Every key holding a value. */
   keys(): string[] {
-    return [...this.view().keys()];
+    return [...this.#record.view().keys()];
   }
 
-  /** Every key with its decoded value. */
   entries(): [string, unknown][] {
     return this.keys().map((k) => [k, this.get(k)]);
   }
 
-  /** Drops every value. An existing session left empty is deleted at commit and its cookie expired. */
   clear(): void {
-    const changes = new Map<string, string | undefined>();
-    for (const k of this.loaded.keys()) changes.set(k, undefined);
-    this.changes = changes;
-    this.touched();
+    this.#record.clear();
   }
 
-  /**
-   * Logs out: the session is deleted from the store and its cookie expired at commit,
-   * including every previous cookie value still in its rotation grace. Values set after
-   * `purge()` start a new session.
-   */
   purge(): void {
-    this.deleteKey = this.key ?? this.deleteKey;
-    this.key = null;
-    this.loaded = EMPTY;
-    this.changes = null;
-    this._isNew = true;
-    this._status = 'purged';
-    this.notify();
+    this.#record.purge();
   }
 
-  /**
-   * Gives the session a new key and keeps its values; the old key is dead at once (no grace).
-   * Call it after login or any privilege change (OWASP: renew the session ID).
-   */
   renew(): void {
-    if (this._status === 'purged') return;
-    if (this.key !== null) {
-      this.deleteKey = this.key;
-      this.key = null;
-    }
-    this._status = 'renewed';
-    this.notify();
+    this.#record.renew();
   }
 
-  /** @internal The JSON text under `key` as this request sees it. */
-  raw(key: string): string | undefined {
-    const changes = this.changes;
-    if (changes !== null && changes.has(key)) return changes.get(key);
-    return this.loaded.get(key);
+  get status(): SessionStatus {
+    return this.#record.status;
   }
 
-  /** @internal The state as this request sees it. */
-  view(): SessionState {
-    const changes = this.changes;
-    if (changes === null || changes.size === 0) return this.loaded;
-    const out = new Map(this.loaded);
-    for (const [k, v] of changes) {
-      if (v === undefined) out.delete(k);
-      else out.set(k, v);
-    }
-    return out;
+  get isNew(): boolean {
+    return this.#record.isNew;
   }
 
-  /** @internal Takes the pending per-key changes, leaving none (used by the commit); `view` is `this.view()` if known. */
-  takeChanges(view: SessionState = this.view()): { set: Map<string, string>; removed: Set<string> } {
-    const set = new Map<string, string>();
-    const removed = new Set<string>();
-    if (this.changes !== null) {
-      for (const [k, v] of this.changes) {
-        if (v === undefined) removed.add(k);
-        else set.set(k, v);
-      }
-    }
-    this.loaded = view;
-    this.changes = null;
-    if (this._status === 'changed') this._status = 'unchanged';
-    return { set, removed };
+  get ttl(): number {
+    return this.#record.ttl;
   }
 
-  private touched(): void {
-    if (this._status === 'unchanged' || this._status === 'changed') {
-      this._status = this.changes !== null && this.changes.size > 0 ? 'changed' : 'unchanged';
-    } else if (this._status === 'purged' && this.changes !== null && this.changes.size > 0) {
-      // Values set after purge() start a fresh session; the old one is still deleted.
-      this._status = 'changed';
-    }
-    this.notify();
+  set ttl(seconds: number) {
+    this.#record.setTtl(seconds);
   }
 
-  private notify(): void {
-    if (this.listener !== null && (this.phase !== 'open' || this._status !== 'unchanged')) this.listener.changed(this);
+  get persistent(): boolean {
+    return this.#record.persistent;
+  }
+
+  set persistent(value: boolean) {
+    if (typeof value !== 'boolean') throw new TypeError('session.persistent is a boolean');
+    this.#record.setPersistent(value);
   }
 }
+Object.setPrototypeOf(Handle.prototype, new Proxy(Object.prototype, refuseAssignment));
 
 function checkKey(key: unknown): void {
   if (typeof key !== 'string') throw new TypeError(`session keys are strings, got ${typeof key}`);

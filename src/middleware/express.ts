@@ -1,14 +1,11 @@
 /**
- * `latchkey/express`: the Express adapter. It reads the Cookie header, puts the session
- * on `req.session`, and holds the response head until the commit is acknowledged.
- * Everything else is the engine's.
+ * `latchkey/express`: the Express adapter (Express 5 and 4), on `latchkey/adapter` alone. It
+ * reads the Cookie header, puts the session on `req.session`, and holds the response head
+ * until the commit is acknowledged, arming only when the session needs a commit.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { SessionEngine } from '../engine/engine';
-import type { SessionOptions } from '../engine/options';
-import { Session } from '../engine/session';
-import { holdHead } from './hold-head';
+import { holdHead, type OpenSession, type Session, SessionEngine, type SessionOptions } from '../adapter';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -24,12 +21,6 @@ declare global {
 export type SessionRequest = IncomingMessage & { secure?: boolean; session?: Session };
 /** An Express (4 or 5) middleware. */
 export type ExpressSessionMiddleware = (req: SessionRequest, res: ServerResponse, next: (err?: unknown) => void) => void;
-
-interface Carrier {
-  res: ServerResponse;
-  next: (err?: unknown) => void;
-  armed: boolean;
-}
 
 /**
  * Session middleware for Express 4 and 5.
@@ -50,52 +41,45 @@ interface Carrier {
  * @throws ConfigError at once for invalid options.
  */
 export function session(options: SessionOptions): ExpressSessionMiddleware {
-  const engine: SessionEngine = new SessionEngine(options, (s) => arm(s));
-
-  // Armed only when the commit may have something to do: an anonymous request that never
-  // touches its session wraps nothing.
-  function arm(s: Session): void {
-    const carrier = s.carrier as Carrier;
-    if (carrier.armed) return;
-    carrier.armed = true;
-    const { res, next } = carrier;
-    if (res.headersSent) {
-      // Changed after the head left unarmed: save under the key the client holds, send nothing.
-      engine.afterHead(s);
-      return;
-    }
-    holdHead(
-      res,
-      async (statusCode) => {
-        const setCookie = await engine.commit(s, statusCode);
-        if (setCookie === undefined) return;
-        res.appendHeader('Set-Cookie', setCookie);
-        const cacheControl = engine.cacheControl(res.getHeader('Cache-Control'));
-        if (cacheControl !== undefined) res.setHeader('Cache-Control', cacheControl);
-      },
-      // The store failed: the framework's error path answers (Express: 503 from err.status).
-      (err) => next(err),
-    );
-  }
-
-  function attach(req: SessionRequest, res: ServerResponse, next: (err?: unknown) => void, s: Session): void {
-    req.session = s;
-    s.carrier = { res, next, armed: false } satisfies Carrier;
-    if (engine.needsCommit(s)) arm(s);
-    next();
-  }
+  const engine = new SessionEngine(options);
 
   return function latchkeySession(req, res, next) {
-    let begun: Session | Promise<Session>;
+    let armed = false;
+    // Armed only when the session first needs a commit: a request that never touches it wraps nothing.
+    const arm = (open: OpenSession): void => {
+      if (armed) return;
+      armed = true;
+      if (res.headersSent) {
+        // Changed after the head left unarmed: saved under the key the client holds, nothing sent.
+        engine.finish(open, { status: res.statusCode, headSent: true });
+        return;
+      }
+      holdHead(res, (status) => apply(res, engine.finish(open, { status, cacheControl: res.getHeader('Cache-Control') })), next);
+    };
+    let opened;
     try {
-      begun = engine.begin(req.headers.cookie, req.secure ?? (req.socket as TLSSocket).encrypted === true);
+      opened = engine.open(req.headers.cookie, req.secure ?? (req.socket as TLSSocket).encrypted === true, arm);
     } catch (err) {
       next(err);
       return;
     }
-    if (begun instanceof Session) attach(req, res, next, begun);
-    else begun.then((s) => attach(req, res, next, s), next);
+    if (opened instanceof Promise) opened.then((open) => attach(req, open, next), next);
+    else attach(req, opened, next);
   };
 }
 
+function attach(req: SessionRequest, open: OpenSession, next: (err?: unknown) => void): void {
+  req.session = open.session;
+  next();
+}
+
+/** Adds the commit's headers to the response; a rejection reaches the framework's error path (503 from err.status). */
+async function apply(res: ServerResponse, finished: ReturnType<SessionEngine['finish']>): Promise<void> {
+  const headers = await finished;
+  if (headers === null) return;
+  res.appendHeader('Set-Cookie', headers.setCookie);
+  if (headers.cacheControl !== undefined) res.setHeader('Cache-Control', headers.cacheControl);
+}
+
+export type { Session, SessionData } from '../engine/session';
 export type { SessionOptions };

@@ -1,14 +1,11 @@
 /**
- * `latchkey/koa`: the Koa adapter (Koa 3, and Koa 2 unchanged). It reads the Cookie header,
- * puts the session on `ctx.session`, and commits after the downstream middleware returns,
- * before Koa writes the response: Koa sends nothing until the whole middleware chain has
- * settled, so no response head needs holding, whatever the body (string, Buffer, JSON,
- * stream, empty, redirect, HEAD). Everything else is the engine's.
+ * `latchkey/koa`: the Koa adapter (Koa 3, and Koa 2 unchanged), on `latchkey/adapter` alone. It
+ * puts the session on `ctx.session` and finishes it after the downstream middleware returns,
+ * before Koa writes the response: Koa sends nothing until the whole chain has settled, so no
+ * head needs holding, whatever the body (string, Buffer, JSON, stream, empty, redirect, HEAD).
  */
 import type Koa from 'koa';
-import { SessionEngine } from '../engine/engine';
-import type { SessionOptions } from '../engine/options';
-import { Session } from '../engine/session';
+import { checkOptionsObject, type Session, SessionEngine, type SessionOptions } from '../adapter';
 import { ConfigError } from '../errors';
 
 // Both: DefaultContext (whose `[key]: any` index would otherwise make `ctx.session` any on a
@@ -39,18 +36,12 @@ export interface KoaKeysHolder {
  * `secret` defaults to `app.keys` (each key at least 32 characters; the first signs, all
  * verify, so `app.keys = [newKey, oldKey]` rotates). Pass the app as the second argument to
  * have missing or short keys reported when the middleware is created; without it they are
- * read once, on the first request, and a bad set fails every request with a `ConfigError`.
- * `cookie.secure: 'auto'` (the default) follows `ctx.secure`, which honours `app.proxy`.
- *
- * A store failure is thrown with `status` 503 and `expose: false`, so Koa's default handler
- * answers `503 Service Unavailable` without details. An error thrown downstream propagates
- * unchanged, and nothing is committed for that request.
+ * read once, on the first request. `cookie.secure: 'auto'` (the default) follows `ctx.secure`,
+ * which honours `app.proxy`. A store failure is thrown with `status` 503 and `expose: false`.
+ * An error thrown downstream propagates unchanged, and nothing is committed for that request.
  *
  * @example
  * ```ts
- * import Koa from 'koa';
- * import { session } from 'latchkey/koa';
- *
  * const app = new Koa();
  * app.keys = [process.env.SESSION_SECRET!];
  * app.use(session({}, app));
@@ -63,29 +54,23 @@ export interface KoaKeysHolder {
  * @throws ConfigError for invalid options: at once, or on the first request when `app.keys` is read then.
  */
 export function session(options: SessionOptions = {}, app?: KoaKeysHolder): Koa.Middleware {
-  // The engine checks its options in its constructor; with neither a secret nor the app at
-  // hand the keys are only known from ctx.app, so the engine is made on the first request.
-  let engine: SessionEngine | undefined =
-    options.secret !== undefined || app !== undefined ? engineFor(options, app) : undefined;
+  checkOptionsObject(options);
+  // With neither a secret nor the app at hand, the keys are only known from ctx.app.
+  let engine = options.secret !== undefined || app !== undefined ? engineFor(options, app) : undefined;
 
   return async function latchkeySession(ctx, next) {
     const e = (engine ??= engineFor(options, ctx.app));
-    const begun = e.begin(ctx.req.headers.cookie, ctx.secure);
-    // No cookie (or none that verifies) gives a Session at once: no extra await on that path.
-    const s = begun instanceof Session ? begun : await begun;
-    ctx.session = s;
+    const opened = e.open(ctx.req.headers.cookie, ctx.secure);
+    // No cookie (or none that verifies) opens at once: no extra await on that path.
+    const open = opened instanceof Promise ? await opened : opened;
+    ctx.session = open.session;
     // A throw propagates unchanged past this point, and the failed request commits nothing.
     await next();
-    if ((s.status === 'unchanged' && !e.needsCommit(s)) || ctx.headerSent) {
-      // Nothing to send (or the handler wrote the head itself): later changes are saved as late ones.
-      e.afterHead(s);
-      return;
-    }
-    const setCookie = await e.commit(s, ctx.status);
-    if (setCookie === undefined) return;
-    ctx.append('Set-Cookie', setCookie);
-    const cacheControl = e.cacheControl(ctx.response.get('Cache-Control'));
-    if (cacheControl !== undefined) ctx.set('Cache-Control', cacheControl);
+    const finished = e.finish(open, { status: ctx.status, cacheControl: ctx.response.get('Cache-Control'), headSent: ctx.headerSent });
+    const headers = finished && (await finished);
+    if (!headers) return;
+    ctx.append('Set-Cookie', headers.setCookie);
+    if (headers.cacheControl !== undefined) ctx.set('Cache-Control', headers.cacheControl);
   };
 }
 
@@ -93,20 +78,19 @@ function engineFor(options: SessionOptions, app: KoaKeysHolder | undefined): Ses
   if (options.secret !== undefined) return new SessionEngine(options);
   const keys = app?.keys;
   if (keys == null || (Array.isArray(keys) && keys.length === 0)) {
-    throw new ConfigError('latchkey/koa needs a secret: pass session({ secret }) or set app.keys (each key at least 32 characters)');
+    throw new ConfigError('latchkey/koa needs a secret: pass session({ secret }) or set app.keys (each key at least 32 characters)', { option: 'secret' });
   }
   if (!Array.isArray(keys) || !keys.every((k): k is string => typeof k === 'string')) {
     // A Keygrip (or Buffer keys) cannot be read back as secrets.
-    throw new ConfigError('app.keys must be an array of strings to serve as session secrets (for a Keygrip, pass session({ secret }))');
+    throw new ConfigError('app.keys must be an array of strings to serve as session secrets (for a Keygrip, pass session({ secret }))', { option: 'secret' });
   }
   try {
     return new SessionEngine({ ...options, secret: keys });
   } catch (err) {
-    if (err instanceof ConfigError && err.message.includes('secret')) {
-      throw new ConfigError(`app.keys, used as the session secret: ${err.message}`, { cause: err });
-    }
+    if (err instanceof ConfigError && err.option === 'secret') throw new ConfigError(`app.keys, used as the session secret: ${err.message}`, { cause: err, option: 'secret' });
     throw err;
   }
 }
 
+export type { Session, SessionData } from '../engine/session';
 export type { SessionOptions };

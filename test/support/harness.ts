@@ -9,6 +9,7 @@ import type { Session, SessionOptions } from 'latchkey';
 import { session as expressSession } from 'latchkey/express';
 import { session as koaSession } from 'latchkey/koa';
 import Koa3 from 'koa';
+import { withSession } from './node-http-adapter';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express4 = require('express4') as typeof express5;
@@ -84,6 +85,7 @@ function trySetBad(s: Session, kind: string): string | null {
     cycle,
     symbol: Symbol('x'),
     undefined: undefined,
+    'array-undefined': [undefined],
     nested: { f: () => 1 },
     nan: Number.NaN,
   };
@@ -160,8 +162,27 @@ function koaFramework(name: string, Lib: typeof Koa3): Framework {
 export const koa3Framework = koaFramework('koa 3', Koa3);
 export const koa2Framework = koaFramework('koa 2', Koa2);
 
+/** Plain node:http through the 30-line adapter in ARCHITECTURE.md: proof that latchkey/adapter is enough. */
+export const nodeHttpFramework: Framework = {
+  name: 'node:http',
+  app(options) {
+    const json = (r: RouteResult) => {
+      const body = JSON.stringify(r.body);
+      return { status: r.status, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body };
+    };
+    return withSession(
+      options,
+      async (s, req) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        return json(await handle(s, url.pathname, url.searchParams));
+      },
+      (err) => json(errorBody(err)),
+    ) as RequestListener;
+  },
+};
+
 /** Every framework the shared scenario table runs against. */
-export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework];
+export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework, nodeHttpFramework];
 
 export const SECRET = 'a-test-secret-that-is-long-enough-0001';
 export const OLD_SECRET = 'an-older-secret-that-is-long-enough-02';

@@ -337,10 +337,19 @@ export function describeScenarios(
       });
 
       describe('values', () => {
-        it.each(['function', 'bigint', 'cycle', 'symbol', 'undefined', 'nested', 'nan'])('set() of a %s throws a TypeError naming the key', async (kind) => {
+        it.each(['function', 'bigint', 'cycle', 'symbol', 'array-undefined', 'nested', 'nan'])('set() of a %s throws a TypeError naming the key', async (kind) => {
           const res = await request(app()).get(`/set-bad?kind=${kind}`);
           expect(res.status).toBe(200);
           expect(res.body.error).toMatch(/^TypeError: .*bad-/);
+        });
+
+        it('set(key, undefined) removes the key', async () => {
+          const a = app();
+          const jar = await seed(a, { k: 'v', 'bad-undefined': 1 });
+          const res = await request(a).get('/set-bad?kind=undefined').set('Cookie', jar.header());
+          expect(res.body.error).toBeNull();
+          jar.take(res);
+          expect((await request(a).get('/dump').set('Cookie', jar.header())).body).toEqual({ k: 'v' });
         });
 
         it('__proto__ and constructor keys round-trip as plain data', async () => {
