@@ -1,10 +1,11 @@
 /**
  * The packaged build, as users load it: `require` and `import` of every entry point
- * (run by `npm test` after `npm run build`), and the Express example walked end to end.
+ * (run by `npm test` after `npm run build`), and both examples walked end to end.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RequestListener } from 'node:http';
 import request from 'supertest';
 import { Jar } from './support/cookies';
 
@@ -37,15 +38,26 @@ describe('the built package', () => {
   });
 });
 
-describe('examples/express-app', () => {
-  it('logs in, counts, fills a cart and logs out', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { createApp } = require('../examples/express-app/app') as { createApp: () => import('node:http').RequestListener };
-    // The MemoryStore variant: with REDIS_URL set the example would open a client nobody closes.
-    const redisUrl = process.env.REDIS_URL;
-    delete process.env.REDIS_URL;
-    const app = createApp();
+/** Each example's app, as the example builds it, on the MemoryStore default. */
+const examples: [string, () => RequestListener][] = [
+  ['examples/express-app', () => (require('../examples/express-app/app') as { createApp: () => RequestListener }).createApp()],
+  ['examples/koa-app', () => (require('../examples/koa-app/app') as { createApp: () => { callback(): RequestListener } }).createApp().callback()],
+];
+
+/** Builds an app with REDIS_URL unset: with it, the example would open a Redis client nobody closes. */
+function withoutRedis(make: () => RequestListener): RequestListener {
+  const redisUrl = process.env.REDIS_URL;
+  delete process.env.REDIS_URL;
+  try {
+    return make();
+  } finally {
     if (redisUrl !== undefined) process.env.REDIS_URL = redisUrl;
+  }
+}
+
+describe.each(examples)('%s', (_name, make) => {
+  it('logs in, counts, fills a cart and logs out', async () => {
+    const app = withoutRedis(make);
     const jar = new Jar();
     let res = await request(app).get('/');
     jar.take(res);
@@ -59,6 +71,7 @@ describe('examples/express-app', () => {
     expect(res.status).toBe(302);
     expect(jar.header()).not.toBe(beforeLogin);
     res = await request(app).post('/cart').type('form').send({ item: 'tea <b>' }).set('Cookie', jar.header());
+    expect(res.status).toBe(302);
     jar.take(res);
     res = await request(app).get('/cart').set('Cookie', jar.header());
     jar.take(res);
@@ -66,9 +79,13 @@ describe('examples/express-app', () => {
     expect(res.text).toContain('<li>tea &#60;b&#62;</li>');
     // The pre-login cookie is dead (renew kills the old key at once).
     expect((await request(app).get('/cart').set('Cookie', beforeLogin)).text).toContain('Not signed in.');
+    const loggedIn = jar.header();
     res = await request(app).post('/logout').set('Cookie', jar.header());
+    expect(res.status).toBe(302);
     jar.take(res);
     expect(jar.value).toBeUndefined();
+    // The logged-out cookie is dead too, and a fresh visitor sees an empty cart.
+    expect((await request(app).get('/cart').set('Cookie', loggedIn)).text).toContain('(empty)');
     expect((await request(app).get('/cart')).text).toContain('(empty)');
   });
 });

@@ -46,19 +46,16 @@ export interface CookieCodec {
   open(value: string): OpenedValue | null;
 }
 
-/** `signed`: the value is exactly cookie-signature's `sign(key, secret)`: readable, tamper-proof. */
-export class SignedCodec implements CookieCodec {
-  readonly mode = 'signed' as const;
-  // cookie-signature accepts KeyObjects: the secret is imported once, not on every HMAC.
-  private readonly secrets: KeyObject[];
-  constructor(secrets: readonly string[]) {
-    this.secrets = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
-  }
-
+/**
+ * The open path both codecs share: a length check, the cache of values that verified, then the
+ * codec's own verification. Only verified values (and ones we made) enter the cache.
+ */
+abstract class CachingCodec implements CookieCodec {
+  abstract readonly mode: 'signed' | 'private';
   private readonly cache = new OpenedCache(CACHE_SIZE);
 
   protect(key: string): string {
-    const value = sign(key, this.secrets[0]!);
+    const value = this.make(key);
     this.cache.set(value, { key, olderSecret: false });
     return value;
   }
@@ -67,14 +64,36 @@ export class SignedCodec implements CookieCodec {
     if (value.length === 0 || value.length > MAX_COOKIE_BYTES) return null;
     const known = this.cache.get(value);
     if (known !== undefined) return known;
+    const opened = this.verify(value);
+    if (opened !== null) this.cache.set(value, opened);
+    return opened;
+  }
+
+  /** The cookie value for `key`, under the first secret. */
+  protected abstract make(key: string): string;
+  /** The key inside `value` and whether an older secret was needed, or null. Never throws. */
+  protected abstract verify(value: string): OpenedValue | null;
+}
+
+/** `signed`: the value is exactly cookie-signature's `sign(key, secret)`: readable, tamper-proof. */
+export class SignedCodec extends CachingCodec {
+  readonly mode = 'signed' as const;
+  // cookie-signature accepts KeyObjects: the secret is imported once, not on every HMAC.
+  private readonly secrets: KeyObject[];
+  constructor(secrets: readonly string[]) {
+    super();
+    this.secrets = secrets.map((s) => createSecretKey(Buffer.from(s, 'utf8')));
+  }
+
+  protected make(key: string): string {
+    return sign(key, this.secrets[0]!);
+  }
+
+  protected verify(value: string): OpenedValue | null {
     for (let i = 0; i < this.secrets.length; i++) {
       // cookie-signature >= 1.2 compares in constant time and rejects appended bytes (tj/node-cookie-signature#40).
       const key = unsign(value, this.secrets[i]!);
-      if (key !== false && key.length > 0) {
-        const opened = { key, olderSecret: i > 0 };
-        this.cache.set(value, opened);
-        return opened;
-      }
+      if (key !== false && key.length > 0) return { key, olderSecret: i > 0 };
     }
     return null;
   }
@@ -96,12 +115,13 @@ interface SealKey {
  * removing or reordering secrets never makes us try every key. The cookie name is the
  * associated data: a seal cannot be replayed under another cookie name.
  */
-export class PrivateCodec implements CookieCodec {
+export class PrivateCodec extends CachingCodec {
   readonly mode = 'private' as const;
   private readonly keys: SealKey[];
   private readonly aad: Buffer;
 
   constructor(secrets: readonly string[], cookieName: string) {
+    super();
     this.keys = secrets.map((secret) => {
       const key = Buffer.from(hkdfSync('sha256', secret, 'latchkey', 'latchkey seal v1', 32));
       const id = createHash('sha256').update('latchkey key id').update(key).digest().subarray(0, KEY_ID_BYTES);
@@ -110,15 +130,7 @@ export class PrivateCodec implements CookieCodec {
     this.aad = Buffer.from(cookieName, 'utf8');
   }
 
-  private readonly cache = new OpenedCache(CACHE_SIZE);
-
-  protect(key: string): string {
-    const value = this.seal(key);
-    this.cache.set(value, { key, olderSecret: false });
-    return value;
-  }
-
-  private seal(key: string): string {
+  protected make(key: string): string {
     const sealer = this.keys[0]!;
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', sealer.key, iv);
@@ -127,16 +139,7 @@ export class PrivateCodec implements CookieCodec {
     return body.toString('base64url');
   }
 
-  open(value: string): OpenedValue | null {
-    if (value.length === 0 || value.length > MAX_COOKIE_BYTES) return null;
-    const known = this.cache.get(value);
-    if (known !== undefined) return known;
-    const opened = this.unseal(value);
-    if (opened !== null) this.cache.set(value, opened);
-    return opened;
-  }
-
-  private unseal(value: string): OpenedValue | null {
+  protected verify(value: string): OpenedValue | null {
     if (!/^[A-Za-z0-9_-]+$/.test(value)) return null;
     const body = Buffer.from(value, 'base64url');
     // Base64 decoding ignores a dangling last character and the unused bits of the final one, so

@@ -9,11 +9,9 @@ import Redis from 'ioredis';
 import request from 'supertest';
 import { CachingStore, ConfigError, CookieStore, type LoadedSession, MemoryCache, MemoryStore, type SessionStore, VersionConflictError, startExpiredDeletion } from 'latchkey';
 import { RedisStore } from 'latchkey/redis';
-import { runStoreConformance } from 'latchkey/testing';
 import { Jar, sessionCookie } from '../support/cookies';
 import { frameworks, SECRET } from '../support/harness';
 import { commandsSent, REDIS_URL } from '../support/redis-server';
-import { describeScenarios } from '../support/scenarios';
 import { DelegatingStore } from '../support/delegating-store';
 import { SpyStore } from '../support/spy-store';
 import { change, rotation, state } from '../support/state';
@@ -30,10 +28,6 @@ function setup(cacheTtl = 5, now?: () => number) {
 }
 
 describe('CachingStore (MemoryCache in front of MemoryStore)', () => {
-  it('passes the store conformance kit', async () => {
-    await runStoreConformance(() => new CachingStore(memoryCache(), memory(), { cacheTtl: 5 }));
-  });
-
   it('N repeated reads cost the backend one load', async () => {
     const { backend, store } = setup();
     const key = await store.save(state({ user: 'ada' }), 60);
@@ -238,7 +232,6 @@ describe('CachingStore (MemoryCache in front of MemoryStore)', () => {
   });
 });
 
-describeScenarios('CachingStore (MemoryCache in front of MemoryStore)', () => new CachingStore(memoryCache(), memory(), { cacheTtl: 5 }));
 
 describe('CachingStore through HTTP: purge and renew through the same instance take effect at once', () => {
   it('after purge and after renew, the old cookie gets a fresh session on the next request', async () => {
@@ -285,10 +278,6 @@ afterAll(async () => {
 });
 
 describe('CachingStore (MemoryCache in front of RedisStore)', () => {
-  it('passes the store conformance kit', async () => {
-    await runStoreConformance(() => overRedis());
-  }, 30_000);
-
   it('N repeated reads: one backend load, one Redis command', async () => {
     const backend = new SpyStore(redisStore());
     const store = new CachingStore(memoryCache(), backend, { cacheTtl: 5 });
@@ -353,4 +342,3 @@ describe('CachingStore (MemoryCache in front of RedisStore)', () => {
   });
 });
 
-describeScenarios('CachingStore (MemoryCache in front of RedisStore)', () => overRedis());

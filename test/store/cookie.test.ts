@@ -12,7 +12,6 @@ import { ConformanceError, runStoreConformance } from 'latchkey/testing';
 import { PrivateCodec, SignedCodec } from '../../src/cookie/codec';
 import { Jar, sessionCookie } from '../support/cookies';
 import { errorBody, frameworks, handle, OLD_SECRET, SECRET } from '../support/harness';
-import { describeScenarios } from '../support/scenarios';
 import { DelegatingStore } from '../support/delegating-store';
 import { SpyStore } from '../support/spy-store';
 import { change as plainChange, state } from '../support/state';
@@ -25,10 +24,6 @@ const sealed = new PrivateCodec([SECRET], 'sid');
 const keyOf = (value: string) => sealed.open(value)?.key;
 
 describe('CookieStore: store contract', () => {
-  it('passes the conformance kit with invalidation: false', async () => {
-    await runStoreConformance(() => new CookieStore(), { invalidation: false });
-  });
-
   it('the kit still fails a broken stateless store under invalidation: false', async () => {
     /** Delegates to a CookieStore; each subclass breaks one rule. */
     class Wrapped extends DelegatingStore {
@@ -183,8 +178,6 @@ describe('CookieStore: store contract', () => {
     expect(new CookieStore().stateless).toBe(true);
   });
 });
-
-describeScenarios('CookieStore', () => new CookieStore(), { invalidation: false });
 
 for (const fw of frameworks) {
   describe(`CookieStore through HTTP on ${fw.name}`, () => {

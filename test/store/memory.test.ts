@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type LoadedSession, MemoryCache, MemoryStore, startExpiredDeletion } from 'latchkey';
-import { runStoreConformance } from 'latchkey/testing';
 import { change, rotation, state } from '../support/state';
 
 /** Polls `check` every 10 ms until it holds or `ms` pass; returns whether it held. */
@@ -28,10 +27,6 @@ function clock(start = 1_700_000_000_000) {
 }
 
 describe('MemoryStore', () => {
-  it('passes the store conformance kit', async () => {
-    await runStoreConformance(() => new MemoryStore({ sweepIntervalMs: 0 }));
-  });
-
   describe('bounded by maxSessions', () => {
     it('evicts the least recently used session, a read counting as a use', async () => {
       const store = new MemoryStore({ maxSessions: 3, sweepIntervalMs: 0 });

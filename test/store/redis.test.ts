@@ -7,11 +7,9 @@ import Redis from 'ioredis';
 import request from 'supertest';
 import { ConfigError, LoadError, type SessionEvent, type SessionStore } from 'latchkey';
 import { RedisStore } from 'latchkey/redis';
-import { runStoreConformance } from 'latchkey/testing';
 import { sessionCookie } from '../support/cookies';
 import { express5Framework, SECRET } from '../support/harness';
 import { commandsSent, REDIS_URL } from '../support/redis-server';
-import { describeScenarios } from '../support/scenarios';
 import { rotation } from '../support/state';
 
 // Opened in beforeAll, not at import: Jest skips the hooks of a file whose tests are all filtered
@@ -75,11 +73,7 @@ afterAll(async () => {
   client?.disconnect();
 });
 
-test('passes the conformance kit', async () => {
-  await runStoreConformance(makeStore, { cleanup });
-}, 30_000);
 
-describeScenarios('RedisStore', makeStore, { cleanup });
 
 describe('RedisStore', () => {
   it('refuses a missing client or a prefix that is not a string', () => {

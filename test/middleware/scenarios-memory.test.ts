@@ -1,4 +1,0 @@
-import { MemoryStore } from 'latchkey';
-import { describeScenarios } from '../support/scenarios';
-
-describeScenarios('MemoryStore', () => new MemoryStore({ sweepIntervalMs: 0 }));

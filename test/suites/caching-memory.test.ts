@@ -1,0 +1,3 @@
+import { cachingMemorySuite, runSuites } from './stores';
+
+runSuites(cachingMemorySuite);

@@ -1,0 +1,3 @@
+import { cachingRedisSuite, runSuites } from './stores';
+
+runSuites(cachingRedisSuite);

@@ -1,0 +1,3 @@
+import { cookieSuite, runSuites } from './stores';
+
+runSuites(cookieSuite);

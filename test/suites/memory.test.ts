@@ -1,0 +1,3 @@
+import { memorySuite, runSuites } from './stores';
+
+runSuites(memorySuite);

@@ -1,0 +1,3 @@
+import { redisSuiteSingle, runSuites } from './stores';
+
+runSuites(redisSuiteSingle);
