@@ -139,14 +139,7 @@ export class SessionRecord {
   }
 
   purge(): void {
-    this.doomed = this.key ?? this.doomed;
-    this.key = null;
-    this.loaded = EMPTY;
-    this.changes = null;
-    this.settings = {};
-    this.newSettings = undefined;
-    this.isNew = true;
-    this.status = 'purged';
+    this.empty(this.key ?? this.doomed, 'purged');
     this.notify();
   }
 
@@ -198,14 +191,7 @@ export class SessionRecord {
 
   /** Drops what was loaded (`reload`) or marks the key the cookie named for deletion (corrupt, expired). */
   forget(doomedKey: string | null): void {
-    this.key = null;
-    this.loaded = EMPTY;
-    this.changes = null;
-    this.settings = {};
-    this.newSettings = undefined;
-    this.isNew = true;
-    this.status = 'unchanged';
-    if (doomedKey !== null) this.doomed = doomedKey;
+    this.empty(doomedKey ?? this.doomed, 'unchanged');
   }
 
   /** Takes the pending changes for a commit, leaving none; anything set from here on is a late change. */
@@ -253,6 +239,18 @@ export class SessionRecord {
   }
 
   // --- Internals
+
+  /** A new, empty session in place of the loaded one; `doomed` is the key the commit deletes. */
+  private empty(doomed: string | null, status: SessionStatus): void {
+    this.doomed = doomed;
+    this.key = null;
+    this.loaded = EMPTY;
+    this.changes = null;
+    this.settings = {};
+    this.newSettings = undefined;
+    this.isNew = true;
+    this.status = status;
+  }
 
   /** A setting equal in effect to the loaded one (its own, or the default it falls back on) is no change. */
   private changeSettings(next: SessionSettings): void {
