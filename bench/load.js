@@ -1,3 +1,4 @@
+// @ts-check
 // The load generator, in its own process: `node bench/load.js '<json options>'` prints one JSON line.
 // Keep-alive HTTP/1.1 over raw sockets, one request in flight per connection (as a browser tab would),
 // a cookie jar per connection that follows Set-Cookie, and a correctness check per scenario:
@@ -8,10 +9,25 @@
 'use strict';
 const net = require('node:net');
 
-const opts = JSON.parse(process.argv[2]);
+/**
+ * @typedef {object} LoadOptions
+ * @property {number} port
+ * @property {'anon' | 'read' | 'write' | 'new'} scenario
+ * @property {number} [connections]
+ * @property {number} [durationMs]
+ * @property {string | null} cookieName the session cookie's name (null for a bare target)
+ * @property {boolean} [bare]
+ * @property {string} [fixedCookie] a Cookie header sent on every request of anon and new
+ */
+/** @type {LoadOptions} */
+const opts = JSON.parse(process.argv[2] ?? '{}');
 const { port, scenario, connections = 50, durationMs = 5000, cookieName, bare = false, fixedCookie } = opts;
 const path = { anon: '/anon', read: '/read', write: '/write', new: '/new' }[scenario];
 
+/** @typedef {{ name: string, pair: string, expired: boolean }} Cookie */
+/** @typedef {{ status: number, body: string, setCookie: Cookie | undefined, cookies: Cookie[] }} Reply */
+
+/** @type {number[]} */
 const latencies = [];
 let ok = 0;
 let errors = 0;
@@ -20,9 +36,18 @@ let withSetCookie = 0;
 let wrong = 0;
 let stopAt = 0;
 
+/**
+ * One request on a keep-alive socket; resolves with the parsed response.
+ * @param {net.Socket} socket
+ * @param {string} reqPath
+ * @param {string} [cookie]
+ * @returns {Promise<Reply>}
+ */
 function request(socket, reqPath, cookie) {
   return new Promise((resolve, reject) => {
+    /** @type {Buffer} */
     let buf = Buffer.alloc(0);
+    /** @param {Buffer} chunk */
     const onData = (chunk) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       const headEnd = buf.indexOf('\r\n\r\n');
@@ -37,13 +62,16 @@ function request(socket, reqPath, cookie) {
       const body = buf.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
       // Every Set-Cookie, like a browser (koa-session sends its signature as a second cookie);
       // `setCookie` is the session cookie itself, counted per response.
+      /** @type {Cookie[]} */
       const cookies = [];
+      /** @type {Cookie | undefined} */
       let setCookie;
       const re = /\r\nset-cookie: *([^\r]*)/gi;
       let c;
       while ((c = re.exec(head))) {
-        const pair = c[1].split(';')[0];
-        const cookie = { name: pair.slice(0, pair.indexOf('=')), pair, expired: /max-age=0/i.test(c[1]) };
+        const header = c[1] ?? '';
+        const pair = header.split(';')[0] ?? '';
+        const cookie = { name: pair.slice(0, pair.indexOf('=')), pair, expired: /max-age=0/i.test(header) };
         cookies.push(cookie);
         if (cookie.name === cookieName) setCookie = cookie;
       }
@@ -55,6 +83,7 @@ function request(socket, reqPath, cookie) {
   });
 }
 
+/** @returns {Promise<net.Socket>} */
 function connect() {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
@@ -65,8 +94,10 @@ function connect() {
 
 async function connection() {
   const socket = await connect();
+  /** @type {Map<string, string>} */
   const jar = new Map();
   let cookie = fixedCookie;
+  /** @param {Cookie[]} cookies */
   const take = (cookies) => {
     for (const c of cookies) {
       if (c.expired) jar.delete(c.name);
@@ -115,7 +146,7 @@ async function connection() {
   await Promise.all(Array.from({ length: connections }, () => connection()));
   const seconds = (Date.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0);
+  const pct = (/** @type {number} */ p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0);
   process.stdout.write(
     `${JSON.stringify({
       requests: ok + non2xx,

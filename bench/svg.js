@@ -1,8 +1,14 @@
+// @ts-check
 // A small SVG bar chart of the ratios to the bare framework, per target and scenario (no dependencies).
 'use strict';
 
 const COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759'];
 
+/**
+ * @param {readonly [string, readonly number[]][]} rows target name and its ratio per scenario
+ * @param {readonly string[]} scenarios
+ * @returns {string}
+ */
 function renderSvg(rows, scenarios) {
   const rowH = 18 * scenarios.length + 14;
   const left = 210;
@@ -15,7 +21,7 @@ function renderSvg(rows, scenarios) {
   scenarios.forEach((s, i) => {
     out.push(`<rect x="${left + i * 110}" y="24" width="10" height="10" fill="${COLORS[i]}"/><text x="${left + i * 110 + 14}" y="33">${s}</text>`);
   });
-  const x = (r) => left + Math.max(0, Math.min(1.1, r)) / 1.1 * plot;
+  const x = (/** @type {number} */ r) => left + Math.max(0, Math.min(1.1, r)) / 1.1 * plot;
   for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
     out.push(`<line x1="${x(tick)}" y1="40" x2="${x(tick)}" y2="${height - 10}" stroke="#ddd"/><text x="${x(tick) - 8}" y="${height}" fill="#666">${tick}</text>`);
   }

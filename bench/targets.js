@@ -1,172 +1,344 @@
-// One benchmark target per process: `node bench/targets.js <target> <port> [redisUrl]`.
+// @ts-check
+// The benchmark targets, one table (TARGETS) that run.js and memory.js read, and one target per process:
+//   `node bench/targets.js <target> <port> [redisUrl] [keyPrefix]`
 // Every target serves the same four routes over the same session semantics:
 //   /anon  never touches the session          /read  returns the value of `n`
 //   /write increments `n` and returns it       /new   sets `n` = 1 on a request without a cookie
-// and /__stats returns the Redis commands this process sent (counted at the client).
+// and, ahead of the framework (so no session middleware sees them):
+//   /__stats  {"redisCommands": Redis commands this process sent (counted at the client),
+//              "sessions": sessions its in-process store holds, where it can tell}
+//   /__heap   {"heapUsed": bytes after forced GCs}, only when started with `node --expose-gc`.
+// Redis keys go under `keyPrefix` (default `bench:<pid>:`), so whoever started the target can remove them.
+//
+// Adding a target: one entry in TARGETS. `framework` names the bare target its ratio is taken against
+// (a target with `cookie: null` is a bare one, measured always); `needs` lists build output it cannot run
+// without (left out, with a note, when missing); `redis` makes run.js start Redis and count its commands;
+// `packages` go into the versions line; `bars` are the ratios it must reach; `build` returns the
+// request listener (it may be async: Fastify, say, hands its listener over via `serverFactory` after
+// `await app.ready()`). memory.js measures targets too, by name (its CASES).
 'use strict';
 const http = require('node:http');
+const path = require('node:path');
 
-const [, , target, portArg, redisUrl] = process.argv;
-const port = Number(portArg);
 const SECRET = 'bench-secret-that-is-long-enough-0123456789';
-let redisCommands = 0;
+const DAY_MS = 86_400_000;
 
-/** Counts every command an ioredis client sends (one per round trip: a script is one EVALSHA). */
-function countingIoredis() {
-  const Redis = require('ioredis');
-  const client = new Redis(redisUrl, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = (command, stream) => {
-    redisCommands++;
-    return send(command, stream);
-  };
-  return client;
-}
+/**
+ * What a target's `build` gets.
+ * @typedef {object} BuildContext
+ * @property {string} redisUrl
+ * @property {string} keyPrefix every Redis key the target writes starts with it
+ * @property {() => import('ioredis').Redis} ioredis a new ioredis client whose commands /__stats counts
+ * @property {(count: () => number | Promise<number>) => void} countSessions how /__stats tells the sessions held
+ */
 
-function plainRoutes(req, res) {
-  if (req.url === '/__stats') return res.end(JSON.stringify({ redisCommands }));
+/**
+ * @typedef {object} Target
+ * @property {string} framework the bare target its ratio is taken against
+ * @property {string | null} cookie the session cookie's name; null for a bare framework (no sessions)
+ * @property {boolean} [redis] it talks to Redis (run.js counts the commands per request)
+ * @property {string[]} [needs] files, relative to the repository, it cannot run without
+ * @property {string[]} [packages] the packages it measures, for the versions line of RESULTS.md
+ * @property {Partial<Record<'anon' | 'read' | 'write' | 'new', number>>} [bars] the ratio to bare it must reach, per scenario (the issue's bars)
+ * @property {(ctx: BuildContext) => http.RequestListener | Promise<http.RequestListener>} build
+ */
+
+/**
+ * How a route reads and writes `n`. The holder is an Express request or a Koa context carrying
+ * whichever session library the target mounted; their static types say latchkey's (its adapters
+ * augment them), so only the accessor pair knows the real shape.
+ * @typedef {{ get(holder: any): number | undefined, set(holder: any, n: number): void }} Access
+ */
+
+/** @type {Access} */
+const latchkeyAccess = {
+  get: (holder) => /** @type {number | undefined} */ (holder.session.get('n')),
+  set: (holder, n) => holder.session.set('n', n),
+};
+/** @type {Access} express-session and koa-session: the session is a plain object. */
+const plainAccess = {
+  get: (holder) => (holder.session ? holder.session.n : undefined),
+  set: (holder, n) => {
+    holder.session.n = n;
+  },
+};
+/** @type {Access} */
+const noAccess = { get: () => undefined, set: () => {} };
+
+/** @type {http.RequestListener} */
+const plainRoutes = (_req, res) => {
   res.end('ok');
-}
+};
 
-function expressRoutes(app, get, set) {
-  app.get('/__stats', (_req, res) => res.json({ redisCommands }));
+/**
+ * The four routes on Express, after `middleware`.
+ * @param {Access} access
+ * @param {import('express').RequestHandler[]} middleware
+ * @returns {http.RequestListener}
+ */
+function expressApp(access, ...middleware) {
+  const express = require('express');
+  const app = express();
+  for (const m of middleware) app.use(m);
   app.get('/anon', (_req, res) => res.send('ok'));
-  app.get('/read', (req, res) => res.send(String(get(req) ?? 0)));
+  app.get('/read', (req, res) => res.send(String(access.get(req) ?? 0)));
   app.get('/write', (req, res) => {
-    const n = (get(req) ?? 0) + 1;
-    set(req, n);
+    const n = (access.get(req) ?? 0) + 1;
+    access.set(req, n);
     res.send(String(n));
   });
   app.get('/new', (req, res) => {
-    set(req, 1);
+    access.set(req, 1);
     res.send('1');
   });
   return app;
 }
 
-function koaRoutes(app, get, set) {
+/**
+ * The four routes on Koa, after `middleware`; `setup` gets the app first (koa-session wants it).
+ * @param {Access} access
+ * @param {(app: import('koa')) => import('koa').Middleware[]} setup
+ * @returns {http.RequestListener}
+ */
+function koaApp(access, setup = () => []) {
+  const Koa = require('koa');
+  const app = new Koa();
+  for (const m of setup(app)) app.use(m);
   app.use(async (ctx) => {
     switch (ctx.path) {
-      case '/__stats':
-        ctx.body = { redisCommands };
-        return;
       case '/anon':
         ctx.body = 'ok';
         return;
       case '/read':
-        ctx.body = String(get(ctx) ?? 0);
+        ctx.body = String(access.get(ctx) ?? 0);
         return;
       case '/write': {
-        const n = (get(ctx) ?? 0) + 1;
-        set(ctx, n);
+        const n = (access.get(ctx) ?? 0) + 1;
+        access.set(ctx, n);
         ctx.body = String(n);
         return;
       }
       case '/new':
-        set(ctx, 1);
+        access.set(ctx, 1);
         ctx.body = '1';
         return;
       default:
         ctx.status = 404;
     }
   });
-  return app;
+  return app.callback();
 }
 
-const latchkeyGet = (holder) => holder.session.get('n');
-const latchkeySet = (holder, n) => holder.session.set('n', n);
-const plainGet = (holder) => (holder.session ? holder.session.n : undefined);
-const plainSet = (holder, n) => {
-  holder.session.n = n;
+/**
+ * latchkey's stores, by the name after the colon.
+ * @type {Record<string, { needs: string[], create(ctx: BuildContext): import('latchkey').SessionStore }>}
+ */
+const LATCHKEY_STORES = {
+  memory: {
+    needs: [],
+    create(ctx) {
+      const store = new (require('latchkey').MemoryStore)();
+      ctx.countSessions(() => store.size);
+      return store;
+    },
+  },
+  cookie: { needs: ['dist/store/cookie.js'], create: () => new (require('latchkey').CookieStore)() },
+  redis: {
+    needs: ['dist/store/redis.js'],
+    create: (ctx) => new (require('latchkey/redis').RedisStore)({ client: ctx.ioredis(), prefix: ctx.keyPrefix }),
+  },
 };
 
-function latchkeyStore(kind) {
-  const latchkey = require('latchkey');
-  if (kind === 'memory') return new latchkey.MemoryStore();
-  if (kind === 'cookie') return new latchkey.CookieStore();
-  const { RedisStore } = require('latchkey/redis');
-  return new RedisStore({ client: countingIoredis(), prefix: `bench:${process.pid}:` });
-}
-
-/** koa-session's external store contract, on ioredis: no maintained one supports current ioredis. */
-function koaSessionIoredisStore() {
-  const client = countingIoredis();
+/**
+ * A latchkey target: `framework` × one of LATCHKEY_STORES.
+ * @param {'express' | 'koa'} framework
+ * @param {keyof typeof LATCHKEY_STORES} storeName
+ * @param {Target['bars']} [bars]
+ * @returns {Target}
+ */
+function latchkeyTarget(framework, storeName, bars) {
+  const store = /** @type {(typeof LATCHKEY_STORES)[string]} */ (LATCHKEY_STORES[storeName]);
   return {
-    async get(key) {
-      const v = await client.get(`koa:${key}`);
-      return v ? JSON.parse(v) : undefined;
-    },
-    async set(key, sess, maxAge) {
-      await client.set(`koa:${key}`, JSON.stringify(sess), 'PX', typeof maxAge === 'number' ? maxAge : 86_400_000);
-    },
-    async destroy(key) {
-      await client.del(`koa:${key}`);
-    },
+    framework,
+    cookie: 'sid',
+    redis: storeName === 'redis',
+    needs: [`dist/middleware/${framework}.js`, ...store.needs],
+    packages: [framework, ...(storeName === 'redis' ? ['ioredis'] : [])],
+    ...(bars ? { bars } : {}),
+    build: (ctx) =>
+      framework === 'express'
+        ? expressApp(latchkeyAccess, require('latchkey/express').session({ secret: SECRET, store: store.create(ctx) }))
+        : koaApp(latchkeyAccess, () => [require('latchkey/koa').session({ secret: SECRET, store: store.create(ctx) })]),
   };
 }
 
-function build() {
-  const [family, store] = target.split(':');
-  switch (family) {
-    case 'node-http':
-      return plainRoutes;
-    case 'express': {
-      const express = require('express');
-      const app = express();
-      return expressRoutes(app, () => undefined, () => {});
-    }
-    case 'koa': {
-      const Koa = require('koa');
-      return koaRoutes(new Koa(), () => undefined, () => {}).callback();
-    }
-    case 'latchkey-express': {
-      const express = require('express');
-      const { session } = require('latchkey/express');
-      const app = express();
-      app.use(session({ secret: SECRET, store: latchkeyStore(store) }));
-      return expressRoutes(app, latchkeyGet, latchkeySet);
-    }
-    case 'latchkey-koa': {
-      const Koa = require('koa');
-      const { session } = require('latchkey/koa');
-      const app = new Koa();
-      app.use(session({ secret: SECRET, store: latchkeyStore(store) }));
-      return koaRoutes(app, latchkeyGet, latchkeySet).callback();
-    }
-    case 'express-session': {
-      const express = require('express');
+/**
+ * express-session, with its MemoryStore or with connect-redis (on the `redis` client).
+ * @param {'memory' | 'connect-redis'} storeName
+ * @returns {Target}
+ */
+function expressSessionTarget(storeName) {
+  return {
+    framework: 'express',
+    cookie: 'connect.sid',
+    redis: storeName === 'connect-redis',
+    packages: ['express', 'express-session', ...(storeName === 'connect-redis' ? ['connect-redis', 'redis'] : [])],
+    build(ctx) {
       const expressSession = require('express-session');
-      const app = express();
-      let sessionStore;
-      if (store === 'connect-redis') {
+      let store;
+      if (storeName === 'connect-redis') {
         const { createClient } = require('redis');
         const { RedisStore } = require('connect-redis');
-        const client = createClient({ url: redisUrl });
+        const client = createClient({ url: ctx.redisUrl });
         client.connect().catch((err) => {
           console.error(err);
           process.exit(1);
         });
-        sessionStore = new RedisStore({ client, prefix: `bench-cr:${process.pid}:` });
+        store = new RedisStore({ client, prefix: ctx.keyPrefix });
+      } else {
+        store = new expressSession.MemoryStore();
+        const memory = store;
+        ctx.countSessions(() => new Promise((resolve, reject) => memory.length((/** @type {unknown} */ err, /** @type {number} */ n) => (err ? reject(err) : resolve(n)))));
       }
-      app.use(expressSession({ secret: SECRET, resave: false, saveUninitialized: false, store: sessionStore }));
-      return expressRoutes(app, plainGet, plainSet);
-    }
-    case 'koa-session': {
-      const Koa = require('koa');
-      const koaSession = require('koa-session');
-      const app = new Koa();
-      app.keys = [SECRET];
-      const opts = { maxAge: 86_400_000 };
-      if (store === 'ioredis') opts.store = koaSessionIoredisStore();
-      app.use((koaSession.default || koaSession)(opts, app));
-      return koaRoutes(app, plainGet, plainSet).callback();
-    }
-    default:
-      throw new Error(`unknown target ${target}`);
-  }
+      return expressApp(plainAccess, expressSession({ secret: SECRET, resave: false, saveUninitialized: false, store }));
+    },
+  };
 }
 
-const server = http.createServer(build());
-server.keepAliveTimeout = 60_000;
-server.listen(port, '127.0.0.1', () => process.stdout.write(`ready ${port}\n`));
-process.on('SIGTERM', () => process.exit(0));
+/**
+ * koa-session's external store contract, on ioredis: no maintained one supports current ioredis.
+ * @param {BuildContext} ctx
+ */
+function koaSessionIoredisStore(ctx) {
+  const client = ctx.ioredis();
+  return {
+    /** @param {string} key */
+    async get(key) {
+      const v = await client.get(`${ctx.keyPrefix}${key}`);
+      return v ? JSON.parse(v) : undefined;
+    },
+    /** @param {string} key @param {unknown} sess @param {unknown} maxAge */
+    async set(key, sess, maxAge) {
+      await client.set(`${ctx.keyPrefix}${key}`, JSON.stringify(sess), 'PX', typeof maxAge === 'number' ? maxAge : DAY_MS);
+    },
+    /** @param {string} key */
+    async destroy(key) {
+      await client.del(`${ctx.keyPrefix}${key}`);
+    },
+  };
+}
+
+/**
+ * koa-session, in its cookie or in Redis.
+ * @param {'cookie' | 'ioredis'} storeName
+ * @returns {Target}
+ */
+function koaSessionTarget(storeName) {
+  return {
+    framework: 'koa',
+    cookie: 'koa.sess',
+    redis: storeName === 'ioredis',
+    packages: ['koa', 'koa-session', ...(storeName === 'ioredis' ? ['ioredis'] : [])],
+    build: (ctx) =>
+      koaApp(plainAccess, (app) => {
+        const koaSession = require('koa-session');
+        app.keys = [SECRET];
+        /** @type {Parameters<typeof koaSession.createSession>[0]} */
+        const opts = { maxAge: DAY_MS };
+        if (storeName === 'ioredis') opts.store = koaSessionIoredisStore(ctx);
+        return [koaSession.createSession(opts, app)];
+      }),
+  };
+}
+
+/**
+ * Every target, in the order run.js measures them. The bare ones (cookie null) are the references.
+ * @type {Record<string, Target>}
+ */
+const TARGETS = {
+  'node-http': { framework: 'node-http', cookie: null, build: () => plainRoutes },
+  express: { framework: 'express', cookie: null, packages: ['express'], build: () => expressApp(noAccess) },
+  koa: { framework: 'koa', cookie: null, packages: ['koa'], build: () => koaApp(noAccess) },
+  'latchkey-express:memory': latchkeyTarget('express', 'memory', { anon: 0.97, read: 0.9, write: 0.8, new: 0.8 }),
+  'latchkey-express:redis': latchkeyTarget('express', 'redis', { anon: 0.97, read: 0.85, write: 0.7, new: 0.7 }),
+  'latchkey-express:cookie': latchkeyTarget('express', 'cookie'),
+  'express-session:memory': expressSessionTarget('memory'),
+  'express-session:connect-redis': expressSessionTarget('connect-redis'),
+  'latchkey-koa:memory': latchkeyTarget('koa', 'memory', { anon: 0.97, read: 0.75, write: 0.6, new: 0.6 }),
+  'latchkey-koa:redis': latchkeyTarget('koa', 'redis', { anon: 0.97, read: 0.55, write: 0.45, new: 0.45 }),
+  'latchkey-koa:cookie': latchkeyTarget('koa', 'cookie'),
+  'koa-session:cookie': koaSessionTarget('cookie'),
+  'koa-session:ioredis': koaSessionTarget('ioredis'),
+};
+
+/**
+ * The files among `target.needs` that are missing.
+ * @param {Target} target
+ */
+function missing(target) {
+  const fs = require('node:fs');
+  return (target.needs ?? []).filter((f) => !fs.existsSync(path.join(__dirname, '..', f)));
+}
+
+module.exports = { TARGETS, missing };
+
+/**
+ * Serves `name` on 127.0.0.1:`port` until SIGTERM.
+ * @param {string} name
+ * @param {number} port
+ * @param {string} redisUrl
+ * @param {string} keyPrefix
+ */
+async function serve(name, port, redisUrl, keyPrefix) {
+  const target = TARGETS[name];
+  if (!target) throw new Error(`unknown target ${name}; known: ${Object.keys(TARGETS).join(', ')}`);
+  let redisCommands = 0;
+  /** @type {() => number | Promise<number>} */
+  let sessions = () => NaN;
+  /** @type {BuildContext} */
+  const ctx = {
+    redisUrl,
+    keyPrefix,
+    // Counts every command an ioredis client sends (one per round trip: a script is one EVALSHA).
+    ioredis() {
+      const { Redis } = require('ioredis');
+      const client = new Redis(redisUrl, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+      const send = client.sendCommand.bind(client);
+      client.sendCommand = (command, stream) => {
+        redisCommands++;
+        return send(command, stream);
+      };
+      return client;
+    },
+    countSessions: (count) => (sessions = count),
+  };
+  const app = await target.build(ctx);
+  const gc = /** @type {{ gc?: () => void }} */ (globalThis).gc;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/__stats') {
+      Promise.resolve(sessions()).then((n) => res.end(JSON.stringify({ redisCommands, sessions: Number.isFinite(n) ? n : null })));
+    } else if (req.url === '/__heap') {
+      if (!gc) {
+        res.statusCode = 501;
+        res.end('start the target with node --expose-gc');
+        return;
+      }
+      // Twice more than needed: weak references and finalizers are let go over more than one full GC.
+      for (let i = 0; i < 4; i++) gc();
+      res.end(JSON.stringify({ heapUsed: process.memoryUsage().heapUsed }));
+    } else {
+      app(req, res);
+    }
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(port, '127.0.0.1', () => process.stdout.write(`ready ${port}\n`));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+if (require.main === module) {
+  const [, , name = '', port = '', redisUrl = '', keyPrefix = ''] = process.argv;
+  serve(name, Number(port), redisUrl, keyPrefix || `bench:${process.pid}:`).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
