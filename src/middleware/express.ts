@@ -81,5 +81,7 @@ async function apply(res: ServerResponse, finished: ReturnType<SessionEngine['fi
   if (headers.cacheControl !== undefined) res.setHeader('Cache-Control', headers.cacheControl);
 }
 
-export type { Session, SessionData } from '../engine/session';
 export type { SessionOptions };
+// From '../index' (not '../engine/session'), so a program that imports only this entry point
+// also loads latchkey's main declaration file: `declare module 'latchkey' { … }` needs it in the program.
+export type { Session, SessionData } from '../index';

@@ -92,5 +92,7 @@ function engineFor(options: SessionOptions, app: KoaKeysHolder | undefined): Ses
   }
 }
 
-export type { Session, SessionData } from '../engine/session';
 export type { SessionOptions };
+// From '../index' (not '../engine/session'), so a program that imports only this entry point
+// also loads latchkey's main declaration file: `declare module 'latchkey' { … }` needs it in the program.
+export type { Session, SessionData } from '../index';
