@@ -8,6 +8,8 @@ module.exports = {
     '^latchkey$': '<rootDir>/src/index.ts',
     '^latchkey/express$': '<rootDir>/src/middleware/express.ts',
     '^latchkey/koa$': '<rootDir>/src/middleware/koa.ts',
+    '^latchkey/express-session$': '<rootDir>/src/middleware/express-session.ts',
+    '^latchkey/koa-session$': '<rootDir>/src/middleware/koa-session.ts',
     '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
     '^latchkey/adapter$': '<rootDir>/src/adapter.ts',

@@ -27,7 +27,8 @@
  * if (headers) res.setHeader('Set-Cookie', headers.setCookie);
  * ```
  */
-export { SessionEngine, type FinishHeaders, type OnChange, type OpenSession, type ResponseInfo } from './engine/engine';
+export { SessionEngine, type CookieAttributes, type FinishHeaders, type OnChange, type OpenSession, type ResponseInfo } from './engine/engine';
 export { checkOptionsObject, type SessionOptions } from './engine/options';
-export type { Session } from './engine/session';
+// From './index', so a program importing only latchkey/adapter loads the main declaration file (augmentations of 'latchkey').
+export type { Session, SessionData } from './index';
 export { holdHead, type BeforeHead } from './middleware/hold-head';

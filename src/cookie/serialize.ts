@@ -32,6 +32,8 @@ export class SetCookieWriter {
   readonly name: string;
   /** `'auto'` means: decided per request. */
   readonly secure: boolean | 'auto';
+  /** The attributes as configured, for views that show them. */
+  readonly attributes: { path: string; domain: string | undefined; httpOnly: boolean; sameSite: 'lax' | 'strict' | 'none' | false };
   private readonly plainAttributes: string;
   private readonly secureAttributes: string;
 
@@ -71,6 +73,7 @@ export class SetCookieWriter {
     if (options.priority) attributes += `; Priority=${options.priority[0]!.toUpperCase()}${options.priority.slice(1)}`;
     this.name = name;
     this.secure = secure;
+    this.attributes = { path, domain: options.domain, httpOnly: options.httpOnly ?? true, sameSite };
     this.plainAttributes = attributes;
     this.secureAttributes = options.partitioned ? `${attributes}; Secure; Partitioned` : `${attributes}; Secure`;
   }

@@ -19,6 +19,25 @@ const CACHE_CONTROL_OK = /(?:^|[\s,])(?:private|no-store)(?:$|[\s,=])/i;
 export interface OpenSession {
   /** The handle to give the handler: `req.session`, `ctx.session`, `request.session`. */
   readonly session: Session;
+  /** For views that show the session another way (the drop-ins): the JSON text under `key`. */
+  raw(key: string): string | undefined;
+  /** Sets the JSON text under `key` (undefined removes it); the text that was loaded is no change. */
+  setRaw(key: string, json: string | undefined): void;
+  /** Every key holding a value. */
+  keys(): string[];
+  /** The store's id for the record (stable across rotations, cannot open it); undefined while new. */
+  readonly id: string | undefined;
+  /** Epoch ms at which the store forgets the session as loaded; 0 while new. */
+  readonly expiresAt: number;
+}
+
+/** The cookie's attributes, as a view shows them (express-session's `req.session.cookie`). */
+export interface CookieAttributes {
+  path: string;
+  domain: string | undefined;
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none' | false;
+  secure: boolean;
 }
 
 /** What the response looks like when the adapter calls `finish`. */
@@ -52,7 +71,7 @@ export type OnChange = (open: OpenSession) => void;
  * const headers = await engine.finish(open, { status: 200 });
  * ```
  */
-export class SessionEngine implements RecordListener {
+export class SessionEngine {
   /** @internal */
   readonly options: ResolvedOptions;
   private readonly committer: Committer;
@@ -111,14 +130,44 @@ export class SessionEngine implements RecordListener {
     return this.commit(r, response.cacheControl);
   }
 
-  /** @internal RecordListener: a change after the commit began; once the head is out, saved as a late one. */
-  changed(r: SessionRecord): void {
-    // While the commit runs, its end picks the change up.
-    if (r.phase === 'done') queueMicrotask(() => void this.late(r));
+  /** The cookie's attributes for this request (Secure resolved for 'auto'). */
+  cookie(open: OpenSession): CookieAttributes {
+    const w = this.options.writer;
+    return { ...w.attributes, secure: w.isSecure((open as SessionRecord).https) };
   }
 
+  /**
+   * Loads the session again, dropping what the request changed (express-session's `reload`).
+   * @throws SessionError when the store fails.
+   */
+  async reload(open: OpenSession): Promise<void> {
+    const r = open as SessionRecord;
+    const key = r.key;
+    if (key === null) return;
+    const loaded = await withDeadline('load', this.options.storeTimeoutMs, () => this.options.store.load(key));
+    r.forget(null);
+    if (loaded !== null) r.adopt(key, loaded, r.olderSecret);
+  }
+
+  /** Extends the session's TTL at this request's commit whatever the policy (express-session's `touch`). */
+  touch(open: OpenSession): void {
+    (open as SessionRecord).forceExtension();
+  }
+
+  /** Commits nothing for this request, now or later (koa-session's autoCommit: false without manuallyCommit). */
+  discard(open: OpenSession): void {
+    (open as SessionRecord).setPhase('closed');
+  }
+
+  /** Told of a change after the commit began: once the head is out it is saved as a late one (while the commit runs, its end picks it up). */
+  private readonly listener: RecordListener = {
+    changed: (r) => {
+      if (r.phase === 'done') queueMicrotask(() => void this.late(r));
+    },
+  };
+
   private record(https: boolean, onChange: OnChange | undefined): SessionRecord {
-    return new SessionRecord(https, this.options, this, onChange);
+    return new SessionRecord(https, this.options, this.listener, onChange);
   }
 
   private async load(r: SessionRecord, key: string, olderSecret: boolean): Promise<SessionRecord> {

@@ -71,6 +71,7 @@ export interface ResolvedOptions {
   anonymousOnStoreError: boolean;
   onEvent: (event: SessionEvent) => void;
   now: () => number;
+  recordId: (key: string) => string | undefined;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -162,6 +163,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     anonymousOnStoreError: options.onStoreError === 'anonymous',
     onEvent: options.onEvent ?? defaultOnEvent,
     now: options.now ?? Date.now,
+    recordId: (key) => store.recordId?.(key) ?? undefined,
   };
 }
 

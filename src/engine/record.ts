@@ -20,6 +20,8 @@ const EMPTY: SessionState = new Map();
 export interface RecordDefaults {
   readonly ttl: number;
   readonly persistent: boolean;
+  /** The store's name for the record a key opens (safe to show), if it has one. */
+  recordId(key: string): string | undefined;
 }
 
 /** Told of changes: the first one while the request is open, and any after its commit began. */
@@ -95,6 +97,16 @@ export class SessionRecord {
       else out.set(k, v);
     }
     return out;
+  }
+
+  /** Every key holding a value, as this request sees them. */
+  keys(): string[] {
+    return [...this.view().keys()];
+  }
+
+  /** The record's id (never the secret part of the key); undefined while the session has no record. */
+  get id(): string | undefined {
+    return this.key === null ? undefined : this.defaults.recordId(this.key);
   }
 
   get readOnly(): boolean {

@@ -137,7 +137,7 @@ export class Handle implements Session {
   }
 
   keys(): string[] {
-    return [...this.#record.view().keys()];
+    return this.#record.keys();
   }
 
   entries(): [string, unknown][] {

@@ -57,6 +57,8 @@ export class CachingStore implements SessionStore {
   readonly deleteExpired?: () => Promise<number>;
   /** The backend's: the cache keeps no keys of its own. */
   readonly rotatedKey?: (key: string, seed: string) => string | null;
+  /** The backend's. */
+  readonly recordId?: (key: string) => string | null;
   private readonly cacheTtl: number;
   private readonly now: () => number;
   private readonly flights = new Map<string, Flight>();
@@ -78,6 +80,7 @@ export class CachingStore implements SessionStore {
     this.now = options.now ?? Date.now;
     if (backend.deleteExpired) this.deleteExpired = () => backend.deleteExpired!();
     if (backend.rotatedKey) this.rotatedKey = (key, seed) => backend.rotatedKey!(key, seed);
+    if (backend.recordId) this.recordId = (key) => backend.recordId!(key);
   }
 
   /** From the cache while fresh; otherwise from the backend, and then cached. */

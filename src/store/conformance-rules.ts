@@ -237,6 +237,20 @@ rule('rotatedKey names the next key from the seed, without I/O; null for a key t
   if ((await store.load(named)) !== null) fail('a named key loads before any update rotated to it');
 });
 
+rule('recordId names the record: the same across rotation and extension, never the secret part', async (store) => {
+  if (!store.recordId) return;
+  const key = await store.save(state({ a: 1 }), TTL);
+  const id = store.recordId(key);
+  if (typeof id !== 'string' || id.length === 0) fail(`recordId gave ${String(id)}`);
+  // What the id leaves out of the key must be the secret part: at least 128 bits' worth of it.
+  if (!key.includes(id) || key.length - id.length < 22) fail('recordId is not a part of the key that leaves its secret out');
+  const rotated = (await store.update(key, rotating(store, key, { a: 2 }, 0), TTL))!;
+  const extended = (await store.updateTtl(rotated, TTL))!;
+  if (store.recordId(rotated) !== id || store.recordId(extended) !== id) fail('recordId changed with a rotation or an extension');
+  if ((await store.load(id)) !== null) fail('the record id alone opens the session');
+  if (store.recordId('nope') !== null) fail('recordId of a malformed key is not null');
+});
+
 rule("the session's settings (ttl, persistent) are kept with the record", async (store) => {
   const settings = { ttl: 30, persistent: false };
   let key = await store.save(state({ a: 1 }), TTL, { settings });

@@ -103,6 +103,10 @@ export class MemoryStore implements SessionStore {
     return rotatedKey(key, seed);
   }
 
+  recordId(key: string): string | null {
+    return splitKey(key)?.id ?? null;
+  }
+
   async deleteExpired(): Promise<number> {
     return this.table.sweep();
   }

@@ -190,4 +190,8 @@ export class RedisStore implements SessionStore {
   rotatedKey(key: string, seed: string): string | null {
     return rotatedKey(key, seed);
   }
+
+  recordId(key: string): string | null {
+    return splitKey(key)?.id ?? null;
+  }
 }

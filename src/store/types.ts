@@ -102,6 +102,12 @@ export interface SessionStore {
    */
   rotatedKey?(key: string, seed: string): string | null;
   /**
+   * The part of `key` that names the record: the same across rotations and TTL extensions, and
+   * safe to show or log (it cannot open the session); null when `key` is not one of this store's.
+   * The drop-ins give it as `req.session.id` / `req.sessionID`. Stores whose key is the state leave it out.
+   */
+  recordId?(key: string): string | null;
+  /**
    * True for stores whose state travels in the cookie (CookieStore): the engine then
    * defaults to `contentSecurity: 'private'`.
    */

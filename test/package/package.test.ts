@@ -199,7 +199,7 @@ describe('npm pack', () => {
 
 describe('the installed tarball loads', () => {
   const cjs = `const out = {};
-for (const s of JSON.parse(process.argv[1])) out[s] = Object.keys(require(s)).filter((k) => k !== '__esModule').sort();
+for (const s of JSON.parse(process.argv[1])) out[s] = Object.keys(require(s)).filter((k) => k !== 'default' && k !== '__esModule').sort();
 console.log(JSON.stringify(out));`;
   const esm = `const out = {};
 for (const s of JSON.parse(process.argv[1])) out[s] = Object.keys(await import(s)).filter((k) => k !== 'default' && k !== '__esModule').sort();
@@ -223,6 +223,20 @@ console.log(JSON.stringify(out));`;
     const imported = JSON.parse(r.stdout) as Record<string, string[]>;
     expect(Object.keys(imported).sort()).toEqual([...entryPoints].sort());
     if (Object.keys(required).length > 0) expect(imported).toEqual(required);
+  });
+
+  it('a default export is the same function from import as from require (import session from …)', async () => {
+    const check = `const out = {};
+for (const s of JSON.parse(process.argv[1])) {
+  const d = require(s).default;
+  if (d !== undefined) out[s] = (await import(s)).default === d && typeof d === 'function';
+}
+console.log(JSON.stringify(out));`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(process.cwd() + '/x.js');\n${check}`, JSON.stringify(entryPoints)], consumer, 30_000);
+    mustPass('default exports', r);
+    const defaults = JSON.parse(r.stdout) as Record<string, boolean>;
+    expect(Object.keys(defaults).length).toBeGreaterThan(0);
+    for (const [spec, same] of Object.entries(defaults)) expect({ spec, same }).toEqual({ spec, same: true });
   });
 });
 

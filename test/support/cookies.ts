@@ -45,3 +45,23 @@ export class Jar {
     return this.value === undefined ? '' : `${this.name}=${this.value}`;
   }
 }
+
+/** A jar of every cookie a response sets (koa-session signs with a second cookie, `<name>.sig`). */
+export class CookieJar {
+  private readonly cookies = new Map<string, string>();
+  take(res: Response): this {
+    const header = res.headers['set-cookie'] as unknown;
+    for (const raw of Array.isArray(header) ? (header as string[]) : typeof header === 'string' ? [header] : []) {
+      const c = parseSetCookie(raw);
+      if (c.attributes['max-age'] === '0' || c.value === '') this.cookies.delete(c.name);
+      else this.cookies.set(c.name, c.value);
+    }
+    return this;
+  }
+  value(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}

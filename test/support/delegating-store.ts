@@ -5,8 +5,11 @@ export class DelegatingStore implements SessionStore {
   /** Present when the inner store has it (a stateless store has none). */
   readonly rotatedKey?: (key: string, seed: string) => string | null;
 
+  readonly recordId?: (key: string) => string | null;
+
   constructor(readonly inner: SessionStore) {
     if (inner.rotatedKey) this.rotatedKey = (key, seed) => inner.rotatedKey!(key, seed);
+    if (inner.recordId) this.recordId = (key) => inner.recordId!(key);
   }
 
   // Not `inProcess`, even over a MemoryStore: a subclass may delay or hang calls, and the engine's

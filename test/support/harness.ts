@@ -60,6 +60,13 @@ export async function handle(s: Session, path: string, q: URLSearchParams): Prom
       s.set('user', q.get('user') ?? 'ada');
       s.renew();
       return ok();
+    case '/remember':
+      if (q.has('ttl')) s.ttl = Number(q.get('ttl'));
+      if (q.has('persistent')) s.persistent = q.get('persistent') === '1';
+      s.set('remembered', true);
+      return { status: 200, body: { ttl: s.ttl, persistent: s.persistent } };
+    case '/settings':
+      return { status: 200, body: { ttl: s.ttl, persistent: s.persistent } };
     case '/set-then-500':
       s.set(key, 'lost');
       return { status: 500, body: 'failed' };

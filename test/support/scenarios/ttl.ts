@@ -1,6 +1,6 @@
 /** TTL extension policies and the absolute timeout. */
 import request from 'supertest';
-import { sessionCookie } from '../cookies';
+import { Jar, sessionCookie } from '../cookies';
 import { type ScenarioContext } from './context';
 
 export function ttlScenarios(t: ScenarioContext): void {
@@ -51,6 +51,35 @@ export function ttlScenarios(t: ScenarioContext): void {
       expect(res.body).toEqual({ value: null, isNew: true, status: 'unchanged' });
       expect(t.spy.methods()).toEqual(['load', 'delete']);
       expect(sessionCookie(res)!.attributes['max-age']).toBe('0');
+    });
+
+    it('a TTL set for one session ("remember me") is kept with the record: later changes and extensions keep it', async () => {
+      const a = t.app({ ttl: 100, ttlExtension: 'on-every-request' });
+      const jar = new Jar();
+      const res = await request(a).get('/remember?ttl=2592000');
+      expect(res.body).toEqual({ ttl: 2592000, persistent: true });
+      expect(sessionCookie(res)!.attributes['max-age']).toBe('2592000');
+      jar.take(res);
+      const changed = await request(a).get('/set?key=b&json=1').set('Cookie', jar.header());
+      expect(sessionCookie(changed)!.attributes['max-age']).toBe('2592000');
+      jar.take(changed);
+      const read = await request(a).get('/settings').set('Cookie', jar.header());
+      expect(read.body).toEqual({ ttl: 2592000, persistent: true });
+      expect(sessionCookie(read)!.attributes['max-age']).toBe('2592000');
+      // Another session on the same app keeps the option's TTL.
+      expect(sessionCookie(await request(a).get('/set?key=x&json=1'))!.attributes['max-age']).toBe('100');
+    });
+
+    it('persistent false for one session: a browser-session cookie, kept on later commits; absoluteTtl still caps a remembered TTL', async () => {
+      const a = t.app({ ttlExtension: 'on-every-request' });
+      const jar = new Jar();
+      const res = await request(a).get('/remember?persistent=0');
+      expect(sessionCookie(res)!.attributes['max-age']).toBeUndefined();
+      jar.take(res);
+      const later = await request(a).get('/set?key=b&json=1').set('Cookie', jar.header());
+      expect(sessionCookie(later)!.attributes['max-age']).toBeUndefined();
+      const capped = await request(t.app({ absoluteTtl: 50 })).get('/remember?ttl=3600');
+      expect(Number(sessionCookie(capped)!.attributes['max-age'])).toBeLessThanOrEqual(50);
     });
   });
 }
