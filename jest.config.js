@@ -9,6 +9,7 @@ module.exports = {
     '^latchkey/express$': '<rootDir>/src/middleware/express.ts',
     '^latchkey/koa$': '<rootDir>/src/middleware/koa.ts',
     '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
+    '^latchkey/postgres$': '<rootDir>/src/store/postgres.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
   },
   testTimeout: 30000,
