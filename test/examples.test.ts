@@ -41,11 +41,13 @@ describe('examples/express-app', () => {
   it('logs in, counts, fills a cart and logs out', async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { createApp } = require('../examples/express-app/app') as { createApp: () => import('node:http').RequestListener };
-    // The MemoryStore variant: with REDIS_URL set the example would open a client nobody closes.
-    const redisUrl = process.env.REDIS_URL;
+    // The MemoryStore variant: with REDIS_URL or DATABASE_URL set the example would open a client nobody closes.
+    const { REDIS_URL: redisUrl, DATABASE_URL: databaseUrl } = process.env;
     delete process.env.REDIS_URL;
+    delete process.env.DATABASE_URL;
     const app = createApp();
     if (redisUrl !== undefined) process.env.REDIS_URL = redisUrl;
+    if (databaseUrl !== undefined) process.env.DATABASE_URL = databaseUrl;
     const jar = new Jar();
     let res = await request(app).get('/');
     jar.take(res);
