@@ -115,7 +115,9 @@ export class PgProxy {
     return proxy;
   }
 
+  /** Listens on the proxy's port again; a no-op while it listens. */
   open(): Promise<void> {
+    if (this.server) return Promise.resolve();
     const server = createServer((client) => this.accept(client));
     this.server = server;
     return new Promise((resolve, reject) => {
