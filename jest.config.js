@@ -11,6 +11,7 @@ module.exports = {
     '^latchkey/express-session$': '<rootDir>/src/middleware/express-session.ts',
     '^latchkey/koa-session$': '<rootDir>/src/middleware/koa-session.ts',
     '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
+    '^latchkey/postgres$': '<rootDir>/src/store/postgres.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',
     '^latchkey/adapter$': '<rootDir>/src/adapter.ts',
   },

@@ -44,14 +44,15 @@ const examples: [string, () => RequestListener][] = [
   ['examples/koa-app', () => (require('../examples/koa-app/app') as { createApp: () => { callback(): RequestListener } }).createApp().callback()],
 ];
 
-/** Builds an app with REDIS_URL unset: with it, the example would open a Redis client nobody closes. */
+/** Builds an app with REDIS_URL and DATABASE_URL unset: with them, the example would open a client nobody closes. */
 function withoutRedis(make: () => RequestListener): RequestListener {
-  const redisUrl = process.env.REDIS_URL;
+  const saved = { REDIS_URL: process.env.REDIS_URL, DATABASE_URL: process.env.DATABASE_URL };
   delete process.env.REDIS_URL;
+  delete process.env.DATABASE_URL;
   try {
     return make();
   } finally {
-    if (redisUrl !== undefined) process.env.REDIS_URL = redisUrl;
+    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
   }
 }
 

@@ -2,11 +2,12 @@
 // Built against the package as users install it: `latchkey` resolves to this repo's dist/.
 'use strict';
 const Koa = require('koa');
-const { MemoryStore } = require('latchkey');
+const { MemoryStore, startExpiredDeletion } = require('latchkey');
 const { session } = require('latchkey/koa');
 
-/** The store: RedisStore when REDIS_URL is set, else the in-process MemoryStore. */
+/** The store: PostgresStore when DATABASE_URL is set, RedisStore when REDIS_URL is set, else the in-process MemoryStore. */
 function makeStore() {
+  if (process.env.DATABASE_URL) return makePostgresStore(process.env.DATABASE_URL);
   if (!process.env.REDIS_URL) return new MemoryStore();
   const Redis = require('ioredis');
   const { RedisStore } = require('latchkey/redis');
@@ -24,6 +25,22 @@ async function form(ctx) {
     if (raw.length > 4096) ctx.throw(413);
   }
   return new URLSearchParams(raw);
+}
+
+function makePostgresStore(url) {
+  const { Pool } = require('pg');
+  const { PostgresStore } = require('latchkey/postgres');
+  // Bounded waits while PostgreSQL is away or a row stays locked (see README, "PostgresStore").
+  const pool = new Pool({ connectionString: url, connectionTimeoutMillis: 1000, statement_timeout: 1000 });
+  pool.on('error', (err) => console.error('postgres:', err.message));
+  const store = new PostgresStore({ pool });
+  // The table and its expiry index, if missing (a request before that is done gets a 503, it never hangs).
+  store.createTable().then(
+    () => console.log('postgres: table latchkey_sessions ready'),
+    (err) => console.error('postgres: createTable failed:', err.message),
+  );
+  startExpiredDeletion(store, 15 * 60_000);
+  return store;
 }
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

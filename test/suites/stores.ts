@@ -11,10 +11,12 @@ import { runStoreConformance } from 'latchkey/testing';
 import { express5Framework, type Framework, koa3Framework, nodeHttpFramework } from '../support/harness';
 import { RedisCluster, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
+import { PostgresStore } from 'latchkey/postgres';
+import { quoted, TestSchema, testPool } from '../store/postgres-helpers';
 
 export interface StoreSuite {
   label: string;
-  make(): SessionStore;
+  make(): SessionStore | Promise<SessionStore>;
   /** Before the file's tests (start servers, open clients) and after them. */
   start?(): Promise<void>;
   stop?(): Promise<void>;
@@ -123,5 +125,32 @@ export const redisClusterSuite: StoreSuite = {
   async stop() {
     clusterStores.client?.disconnect();
     await cluster?.stop();
+  },
+};
+
+/** PostgresStores on the real PostgreSQL, each on a fresh table in this file's own schema, dropped afterwards. */
+let pgSchema: TestSchema | undefined;
+let pgPool: ReturnType<typeof testPool> | undefined;
+const pgTables = new WeakMap<SessionStore, string>();
+export const postgresSuite: StoreSuite = {
+  label: 'PostgresStore',
+  async make() {
+    const table = pgSchema!.table();
+    const store = new PostgresStore({ pool: pgPool!, table });
+    await store.createTable();
+    pgTables.set(store, table);
+    return store;
+  },
+  async cleanup(store) {
+    await pgSchema!.admin.query(`DROP TABLE IF EXISTS ${quoted(pgTables.get(store)!)}`);
+  },
+  async start() {
+    pgSchema = new TestSchema();
+    await pgSchema.create();
+    pgPool = testPool({ max: 6, connectionTimeoutMillis: 2000, statement_timeout: 5000 });
+  },
+  async stop() {
+    await pgPool?.end();
+    await pgSchema?.drop();
   },
 };

@@ -1,0 +1,3 @@
+import { postgresSuite, runSuites } from './stores';
+
+runSuites(postgresSuite);
