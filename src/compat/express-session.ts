@@ -35,7 +35,7 @@ export interface ExpressSessionOptions extends Omit<SessionOptions, 'cookie' | '
   proxy?: boolean;
 }
 
-const OWN = ['secret', 'store', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now'] as const;
+const OWN = ['secret', 'store', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now', 'cacheControl'] as const;
 const REFUSED: Record<string, string> = {
   genid: 'session keys are made by the store (strict mode: a key the store did not issue is never adopted); remove genid',
   unset: "to end a session call req.session.destroy(); remove unset ('keep' is what latchkey does)",

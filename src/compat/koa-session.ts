@@ -30,7 +30,7 @@ export interface KoaSessionOptions extends Omit<SessionOptions, 'cookie' | 'name
   domain?: string;
 }
 
-const OWN = ['secret', 'store', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now'] as const;
+const OWN = ['secret', 'store', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now', 'cacheControl'] as const;
 const COOKIE = ['httpOnly', 'secure', 'sameSite', 'path', 'domain'] as const;
 const REFUSED: Record<string, string> = {
   externalKey: 'the key travels in the cookie; remove externalKey',

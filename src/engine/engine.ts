@@ -29,6 +29,12 @@ export interface OpenSession {
   readonly id: string | undefined;
   /** Epoch ms at which the store forgets the session as loaded; 0 while new. */
   readonly expiresAt: number;
+  /**
+   * A Cache-Control to set on the response before the handler runs (the handler may replace it):
+   * `no-store` when the request carries a live session (option `cacheControl: 'session'`), so
+   * neither a shared cache nor the browser's back button shows a signed-in page after logout.
+   */
+  readonly cacheControl: string | undefined;
 }
 
 /** The cookie's attributes, as a view shows them (express-session's `req.session.cookie`). */
@@ -50,11 +56,15 @@ export interface ResponseInfo {
   headSent?: boolean;
 }
 
-/** The headers to add to the response: our Set-Cookie, and Cache-Control when it must change. */
+/** The headers to add to the response. */
 export interface FinishHeaders {
+  /** Our Set-Cookie: append it (the response's other cookies stay). */
   setCookie: string;
-  /** `no-store`, unless the response already said `private` or `no-store` (then undefined). */
-  cacheControl: string | undefined;
+  /**
+   * Headers to set, replacing any of that name: `Cache-Control: no-store` unless the response
+   * already said `private` or `no-store`; `Clear-Site-Data: "cache"` on the response that ends a session.
+   */
+  set: Record<string, string>;
 }
 
 /** Called when an open session first needs a commit, so an adapter can arm it lazily. */
@@ -166,6 +176,16 @@ export class SessionEngine {
     },
   };
 
+  /** What goes with our Set-Cookie: no-store (OWASP: a shared cache must never replay a session cookie), and on logout the browser's cached pages cleared. */
+  private headersWith(setCookie: string, cacheControl: unknown): Record<string, string> {
+    const set: Record<string, string> = {};
+    const c = noStore(cacheControl);
+    if (c !== undefined) set['Cache-Control'] = c;
+    // The back button must not show a signed-in page after logout (Clear-Site-Data, W3C; honoured on HTTPS and localhost).
+    if (this.options.writer.isExpiry(setCookie)) set['Clear-Site-Data'] = '"cache"';
+    return set;
+  }
+
   private record(https: boolean, onChange: OnChange | undefined): SessionRecord {
     return new SessionRecord(https, this.options, this.listener, onChange);
   }
@@ -201,7 +221,7 @@ export class SessionEngine {
     r.setPhase('committing');
     try {
       const setCookie = await this.committer.write(r);
-      return setCookie === undefined ? null : { setCookie, cacheControl: noStore(cacheControl) };
+      return setCookie === undefined ? null : { setCookie, set: this.headersWith(setCookie, cacheControl) };
     } finally {
       r.setPhase('done');
       if (this.committer.hasLateWork(r)) void this.late(r);

@@ -54,6 +54,12 @@ export interface SessionOptions {
   onEvent?: (event: SessionEvent) => void;
   /** The clock, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * `'session'` (default): a response to a request carrying a live session gets
+   * `Cache-Control: no-store` unless the handler sets its own, so neither a shared cache nor the
+   * back button shows a signed-in page later. `'cookie'`: only responses that set the cookie.
+   */
+  cacheControl?: 'session' | 'cookie';
 }
 
 /** Options after defaults and checks. */
@@ -72,13 +78,14 @@ export interface ResolvedOptions {
   onEvent: (event: SessionEvent) => void;
   now: () => number;
   recordId: (key: string) => string | undefined;
+  noStoreWithSession: boolean;
 }
 
 const MIN_SECRET_LENGTH = 32;
 
 const KNOWN_OPTIONS: readonly (keyof SessionOptions)[] = [
   'secret', 'store', 'name', 'ttl', 'lifecycle', 'ttlExtension', 'absoluteTtl', 'rotation', 'rotationGraceMs',
-  'cookie', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now',
+  'cookie', 'contentSecurity', 'storeTimeoutMs', 'onStoreError', 'onEvent', 'now', 'cacheControl',
 ];
 const KNOWN_COOKIE_OPTIONS: readonly (keyof CookieOptions)[] = ['path', 'domain', 'secure', 'httpOnly', 'sameSite', 'partitioned', 'priority'];
 
@@ -148,6 +155,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   oneOf('rotation', options.rotation, ['on-update', 'on-renew']);
   oneOf('contentSecurity', options.contentSecurity, ['signed', 'private']);
   oneOf('onStoreError', options.onStoreError, ['fail', 'anonymous']);
+  oneOf('cacheControl', options.cacheControl, ['session', 'cookie']);
   const security = options.contentSecurity ?? (store.stateless ? 'private' : 'signed');
   return {
     store,
@@ -164,6 +172,7 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     onEvent: options.onEvent ?? defaultOnEvent,
     now: options.now ?? Date.now,
     recordId: (key) => store.recordId?.(key) ?? undefined,
+    noStoreWithSession: (options.cacheControl ?? 'session') === 'session',
   };
 }
 

@@ -22,6 +22,8 @@ export interface RecordDefaults {
   readonly persistent: boolean;
   /** The store's name for the record a key opens (safe to show), if it has one. */
   recordId(key: string): string | undefined;
+  /** Whether responses to requests with a live session get Cache-Control: no-store. */
+  readonly noStoreWithSession: boolean;
 }
 
 /** Told of changes: the first one while the request is open, and any after its commit began. */
@@ -56,6 +58,8 @@ export class SessionRecord {
   olderSecret = false;
   /** Loading failed and onStoreError is 'anonymous': never save. */
   private _readOnly = false;
+  /** The request came with a live session (loaded from the store). */
+  private loadedLive = false;
   /** The TTL is to be extended at commit whatever the policy says (express-session's touch()). */
   mustExtend = false;
   phase: Phase = 'open';
@@ -102,6 +106,11 @@ export class SessionRecord {
   /** Every key holding a value, as this request sees them. */
   keys(): string[] {
     return [...this.view().keys()];
+  }
+
+  /** no-store for a request that carries a live session, when the option asks for it. */
+  get cacheControl(): string | undefined {
+    return this.loadedLive && this.defaults.noStoreWithSession ? 'no-store' : undefined;
   }
 
   /** The record's id (never the secret part of the key); undefined while the session has no record. */
@@ -194,6 +203,7 @@ export class SessionRecord {
     this.settings = record.settings ?? {};
     this.olderSecret = olderSecret;
     this.isNew = false;
+    this.loadedLive = true;
   }
 
   /** Loading failed and the request is served anyway (onStoreError 'anonymous'): nothing will be saved. */

@@ -45,7 +45,7 @@ export function session(options: ExpressSessionOptions = {}): (req: Req, res: Se
         const headers = await engine.finish(open, { status, cacheControl: res.getHeader('Cache-Control') });
         if (headers === null) return;
         res.appendHeader('Set-Cookie', headers.setCookie);
-        if (headers.cacheControl !== undefined) res.setHeader('Cache-Control', headers.cacheControl);
+        for (const [name, value] of Object.entries(headers.set)) res.setHeader(name, value);
       }, next);
     };
     const attach = (open: OpenSession): void => {
@@ -53,6 +53,7 @@ export function session(options: ExpressSessionOptions = {}): (req: Req, res: Se
       const made = expressSessionView(host);
       host.replace(made.session, made.props);
       exposeSessionID(req);
+      if (open.cacheControl !== undefined) res.setHeader('Cache-Control', open.cacheControl);
       next();
     };
     let opened;

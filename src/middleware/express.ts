@@ -63,13 +63,14 @@ export function session(options: SessionOptions): ExpressSessionMiddleware {
       next(err);
       return;
     }
-    if (opened instanceof Promise) opened.then((open) => attach(req, open, next), next);
-    else attach(req, opened, next);
+    if (opened instanceof Promise) opened.then((open) => attach(req, res, open, next), next);
+    else attach(req, res, opened, next);
   };
 }
 
-function attach(req: SessionRequest, open: OpenSession, next: (err?: unknown) => void): void {
+function attach(req: SessionRequest, res: ServerResponse, open: OpenSession, next: (err?: unknown) => void): void {
   req.session = open.session;
+  if (open.cacheControl !== undefined) res.setHeader('Cache-Control', open.cacheControl);
   next();
 }
 
@@ -78,7 +79,7 @@ async function apply(res: ServerResponse, finished: ReturnType<SessionEngine['fi
   const headers = await finished;
   if (headers === null) return;
   res.appendHeader('Set-Cookie', headers.setCookie);
-  if (headers.cacheControl !== undefined) res.setHeader('Cache-Control', headers.cacheControl);
+  for (const [name, value] of Object.entries(headers.set)) res.setHeader(name, value);
 }
 
 export type { SessionOptions };

@@ -52,11 +52,12 @@ export function session(options: KoaSessionOptions = {}, app?: Koa): Koa.Middlew
       const headers = finished && (await finished);
       if (!headers) return;
       ctx.append('Set-Cookie', headers.setCookie);
-      if (headers.cacheControl !== undefined) ctx.set('Cache-Control', headers.cacheControl);
+      ctx.set(headers.set);
     };
     const made = koaSessionView({ engine: e, open, use: () => {}, commit });
     const h: Holder = { open, view: made.session, props: made.props, removed: false };
     ctx[STATE] = h;
+    if (open.cacheControl !== undefined) ctx.set('Cache-Control', open.cacheControl);
     // A throw propagates unchanged past this point, and the failed request commits nothing.
     await next();
     if (autoCommit) await commit();

@@ -64,13 +64,14 @@ export function session(options: SessionOptions = {}, app?: KoaKeysHolder): Koa.
     // No cookie (or none that verifies) opens at once: no extra await on that path.
     const open = opened instanceof Promise ? await opened : opened;
     ctx.session = open.session;
+    if (open.cacheControl !== undefined) ctx.set('Cache-Control', open.cacheControl);
     // A throw propagates unchanged past this point, and the failed request commits nothing.
     await next();
     const finished = e.finish(open, { status: ctx.status, cacheControl: ctx.response.get('Cache-Control'), headSent: ctx.headerSent });
     const headers = finished && (await finished);
     if (!headers) return;
     ctx.append('Set-Cookie', headers.setCookie);
-    if (headers.cacheControl !== undefined) ctx.set('Cache-Control', headers.cacheControl);
+    ctx.set(headers.set);
   };
 }
 

@@ -54,7 +54,7 @@ describe('SessionEngine', () => {
     const { headers } = await request(undefined, ({ session }) => session.set('a', 1));
     expect(spy.methods()).toEqual(['save']);
     expect(headers!.setCookie).toMatch(/^sid=[^;]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
-    expect(headers!.cacheControl).toBe('no-store');
+    expect(headers!.set['Cache-Control']).toBe('no-store');
   });
 
   it('unchanged read → one load, finish null synchronously', async () => {
@@ -202,7 +202,7 @@ describe('SessionEngine', () => {
     ] as const) {
       const open = engine.open(undefined, false) as OpenSession;
       open.session.set('a', 1);
-      expect((await engine.finish(open, { status: 200, cacheControl: given }))!.cacheControl).toBe(expected);
+      expect((await engine.finish(open, { status: 200, cacheControl: given }))!.set['Cache-Control']).toBe(expected);
     }
   });
 });

@@ -1,7 +1,7 @@
 /** The handle (`Session`) over the engine's per-request record: values, status, lifecycle verbs, settings. */
 import { SessionRecord } from '../../src/engine/record';
 
-const defaults = { ttl: 3600, persistent: true, recordId: (key: string) => key.split('.')[0] };
+const defaults = { ttl: 3600, persistent: true, recordId: (key: string) => key.split('.')[0], noStoreWithSession: true };
 const listener = { changed: () => {} };
 const fresh = () => new SessionRecord(false, defaults, listener, undefined);
 const loaded = (state: [string, string][], settings = {}) => {

@@ -17,11 +17,10 @@ export function withSession(options: SessionOptions, handler: (session: Session,
     try {
       const open = await engine.open(req.headers.cookie, (req.socket as TLSSocket).encrypted === true);
       reply = await handler(open.session, req);
-      const headers = await engine.finish(open, { status: reply.status, cacheControl: reply.headers?.['cache-control'] });
-      if (headers) {
-        res.setHeader('Set-Cookie', headers.setCookie);
-        if (headers.cacheControl) res.setHeader('Cache-Control', headers.cacheControl);
-      }
+      const cacheControl = reply.headers?.['cache-control'] ?? open.cacheControl;
+      const headers = await engine.finish(open, { status: reply.status, cacheControl });
+      if (headers) res.setHeader('Set-Cookie', headers.setCookie);
+      reply.headers = { ...(cacheControl && { 'cache-control': cacheControl }), ...reply.headers, ...headers?.set };
     } catch (err) {
       reply = onError(err); // a handler that threw, or a store that failed: nothing was committed
     }

@@ -139,5 +139,26 @@ export function commitScenarios(t: ScenarioContext): void {
       expect(c.attributes).toMatchObject({ secure: true, path: '/' });
       expect(c.attributes.domain).toBeUndefined();
     });
+
+    it("a response to a request with a live session is no-store (the back button after logout); 'cookie' limits it to Set-Cookie responses", async () => {
+      const a = t.app();
+      const jar = await t.seed(a);
+      const read = await request(a).get('/read?key=k').set('Cookie', jar.header());
+      expect(sessionCookie(read)).toBeUndefined();
+      expect(read.headers['cache-control']).toBe('no-store');
+      expect((await request(a).get('/anon')).headers['cache-control']).toBeUndefined();
+      const b = t.app({ cacheControl: 'cookie' });
+      const jarB = await t.seed(b);
+      expect((await request(b).get('/read?key=k').set('Cookie', jarB.header())).headers['cache-control']).toBeUndefined();
+    });
+
+    it('the response that ends a session clears the browser cache of the site (Clear-Site-Data)', async () => {
+      const a = t.app();
+      const jar = await t.seed(a);
+      const res = await request(a).get('/purge').set('Cookie', jar.header());
+      expect(res.headers['clear-site-data']).toBe('"cache"');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect((await request(a).get('/set?key=a&json=1')).headers['clear-site-data']).toBeUndefined();
+    });
   });
 }
