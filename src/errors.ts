@@ -33,6 +33,12 @@ export class SessionError extends Error {
   readonly status: number;
   /** Koa reads this: store details are never shown to clients. */
   readonly expose = false;
+  /**
+   * Headers the error response must carry (Koa's default handler and Express's finalhandler send
+   * `err.headers`; the adapters set them too): after a store write we gave up on, the cookie that
+   * opens the session whatever the store did with that write.
+   */
+  headers?: Record<string, string>;
 
   constructor(code: string, message: string, status: number, options?: SessionErrorOptions) {
     super(message, options && 'cause' in options ? { cause: options.cause } : undefined);

@@ -3,9 +3,8 @@
  * one, but for renew's save-then-delete) and which Set-Cookie to send, as actix-session's
  * middleware does. Late changes (made after the head went out) are written here too.
  */
-import { randomBytes } from 'node:crypto';
 import { MAX_COOKIE_BYTES } from '../cookie/codec';
-import { SaveError, UpdateError, VersionConflictError } from '../errors';
+import { SaveError, type SessionError, UpdateError, VersionConflictError } from '../errors';
 import type { SessionSettings, SessionState, SessionStore } from '../store/types';
 import { type StoreOperation, withDeadline } from './deadline';
 import type { ResolvedOptions } from './options';
@@ -28,7 +27,7 @@ export class Committer {
    * (a TTL extension, a re-issue under the newest secret, a record to delete).
    */
   needed(r: SessionRecord): boolean {
-    return r.status !== 'unchanged' || r.doomed !== null || r.olderSecret || extensionDue(this.o, r);
+    return r.status !== 'unchanged' || r.doomed !== null || r.olderSecret || r.recovering || extensionDue(this.o, r);
   }
 
   /** Makes the store write the record's status calls for; returns the Set-Cookie value to send, if any. */
@@ -52,7 +51,9 @@ export class Committer {
         if (r.key === null) return snap.state.size === 0 ? expire : this.saveFresh(r, snap.state, this.o.now(), r.ownSettings);
         return snap.state.size === 0 ? this.purgeEmptied(r, r.key) : this.update(r, r.key, snap);
       case 'unchanged':
-        return r.key === null ? expire : this.extend(r);
+        if (r.key === null) return expire;
+        // The cookie's rotation never reached the store: make it now, to the key the cookie names.
+        return r.recovering ? this.update(r, r.key, snap) : this.extend(r);
     }
   }
 
@@ -96,7 +97,8 @@ export class Committer {
     // Save the new record before deleting the old one: if the save fails, the user keeps the
     // old session rather than losing it; if the delete fails, the request fails.
     const cookie = await this.saveFresh(r, state, r.createdAt || this.o.now(), r.ownSettings);
-    if (old !== null) await this.call('delete', () => this.store.delete(old));
+    // The new record exists: if the delete is given up on, the error response still hands it out.
+    if (old !== null) await this.call('delete', () => this.store.delete(old)).catch((err: unknown) => Promise.reject(withCookie(err, cookie)));
     return cookie;
   }
 
@@ -115,17 +117,22 @@ export class Committer {
       // Per-key changes commute, so only a rotation needs the version to be the one we loaded:
       // two rotations racing would each hand out a key, and one of them would die after the grace.
       // After too many conflicts we save without rotating rather than fail or lose the change.
-      const rotate = this.o.rotateOnUpdate && !stale && attempt < MAX_UPDATE_ATTEMPTS;
-      const rotateTo = rotate ? (this.store.rotatedKey?.(key, randomBytes(32).toString('base64url')) ?? undefined) : undefined;
+      const rotate = (this.o.rotateOnUpdate || r.recovering) && !stale && attempt < MAX_UPDATE_ATTEMPTS;
+      const rotateTo = rotate ? (this.store.rotatedKey?.(key, this.o.seedFor(key)) ?? undefined) : undefined;
       const change = { set: snap.set, removed: snap.removed, expectedVersion: rotate ? version : undefined, rotateTo, graceMs: this.o.rotationGraceMs, settings: snap.settings };
+      // A rotated cookie names both keys, `next~presented`: it opens the session whatever the store
+      // did with this write (applied, applied late, applied twice, lost in a failover, not applied).
+      const rotatedCookie = rotateTo === undefined ? undefined : this.cookie(r, `${rotateTo}~${key}`, ttl);
       try {
         const next = await this.call('update', () => this.store.update(key, change, ttl));
         if (next === null) return this.gone(r, snap.set);
         r.savedAs(next, version + 1);
+        r.recovering = false;
+        if (next === rotateTo) return rotatedCookie;
         // A request on a rotated-out key sends nothing: the response that rotated carries the current value.
-        return stale && next === key ? undefined : this.cookie(r, next, ttl);
+        return stale ? undefined : this.cookie(r, next, ttl);
       } catch (err) {
-        if (!(err instanceof VersionConflictError)) throw err;
+        if (!(err instanceof VersionConflictError)) throw rotatedCookie === undefined ? err : withCookie(err, rotatedCookie);
         // Another request committed first: reload for its version and whether our key was rotated out, then reapply.
         const fresh = await this.call('load', () => this.store.load(key));
         if (fresh === null) return this.gone(r, snap.set);
@@ -175,4 +182,14 @@ export class Committer {
   private call<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
     return withDeadline(operation, this.o.storeTimeoutMs, fn);
   }
+}
+
+/**
+ * A store call we gave up on (or that failed) after the cookie to hand out was known: the error
+ * response carries that cookie, so the browser holds a value that opens the session whatever the
+ * store ends up doing with the write.
+ */
+function withCookie(err: unknown, setCookie: string): unknown {
+  if (err !== null && typeof err === 'object') (err as SessionError).headers = { 'Set-Cookie': setCookie, 'Cache-Control': 'no-store' };
+  return err;
 }

@@ -13,6 +13,8 @@ import { type ResolvedOptions, type SessionOptions, resolveOptions } from './opt
 import { type RecordListener, SessionRecord } from './record';
 import type { Session } from './session';
 
+/** Between the two keys of a cookie that rotated (never in a store key: see SessionStore). */
+const KEY_SEPARATOR = '~';
 const CACHE_CONTROL_OK = /(?:^|[\s,])(?:private|no-store)(?:$|[\s,=])/i;
 
 /** One request's session, as an adapter holds it between `open` and `finish`. */
@@ -190,28 +192,36 @@ export class SessionEngine {
     return new SessionRecord(https, this.options, this.listener, onChange);
   }
 
-  private async load(r: SessionRecord, key: string, olderSecret: boolean): Promise<SessionRecord> {
+  /**
+   * Loads the session the cookie names. A cookie that rotated carries two keys, `next~previous`:
+   * the one its response handed out, then the one the request came with. The first that loads wins;
+   * when only the previous one does, the rotation never took effect in the store (a write we gave
+   * up on that was not applied, or one lost in a failover), and the commit makes it now.
+   */
+  private async load(r: SessionRecord, cookieKey: string, olderSecret: boolean): Promise<SessionRecord> {
     const o = this.options;
-    let loaded;
-    try {
-      loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key));
-    } catch (err) {
-      if (err instanceof LoadError && err.kind === 'deserialization') {
-        // Corrupt data is not the client's fault and not an outage: serve a fresh session, drop the record.
-        o.onEvent({ type: 'corrupt-session', error: err });
-        r.forget(key);
-      } else if (o.anonymousOnStoreError) {
+    const tilde = cookieKey.indexOf(KEY_SEPARATOR);
+    const keys = tilde === -1 ? [cookieKey] : [cookieKey.slice(0, tilde), cookieKey.slice(tilde + 1)];
+    for (const [i, key] of keys.entries()) {
+      let loaded;
+      try {
+        loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key));
+      } catch (err) {
+        if (err instanceof LoadError && err.kind === 'deserialization') {
+          // Corrupt data is not the client's fault and not an outage: serve a fresh session, drop the record.
+          o.onEvent({ type: 'corrupt-session', error: err });
+          r.forget(key);
+          break;
+        }
+        if (!o.anonymousOnStoreError) throw err;
         o.onEvent({ type: 'store-unavailable', error: err as Error });
         r.serveReadOnly();
         return r;
-      } else {
-        throw err;
       }
-    }
-    if (loaded === null) return r; // strict mode: the client's key is never adopted (OWASP)
-    if (loaded !== undefined) {
+      if (loaded === null) continue; // strict mode: the client's key is never adopted (OWASP)
       if (o.absoluteTtl !== undefined && o.now() >= loaded.createdAt + o.absoluteTtl * 1000) r.forget(key);
-      else r.adopt(key, loaded, olderSecret);
+      else r.adopt(key, loaded, olderSecret, i > 0);
+      break;
     }
     if (this.committer.needed(r)) r.onChange?.(r);
     return r;

@@ -2,6 +2,7 @@
  * The options both adapters take, their defaults, and the checks that turn a misuse into a
  * `ConfigError` when the middleware is created rather than a surprise in production.
  */
+import { createHmac, hkdfSync } from 'node:crypto';
 import { type CookieCodec, PrivateCodec, SignedCodec } from '../cookie/codec';
 import { type CookieOptions, MAX_AGE_CAP_SECONDS, SetCookieWriter } from '../cookie/serialize';
 import { ConfigError } from '../errors';
@@ -79,6 +80,8 @@ export interface ResolvedOptions {
   now: () => number;
   recordId: (key: string) => string | undefined;
   noStoreWithSession: boolean;
+  /** The seed a rotation of `key` uses: HMAC-SHA256 under a key derived from the first secret. */
+  seedFor: (key: string) => string;
 }
 
 const MIN_SECRET_LENGTH = 32;
@@ -173,10 +176,23 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     now: options.now ?? Date.now,
     recordId: (key) => store.recordId?.(key) ?? undefined,
     noStoreWithSession: (options.cacheControl ?? 'session') === 'session',
+    seedFor: seeds(secrets[0]!),
   };
 }
 
 const MAKE_ONE = `make one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64url'))"`;
+
+/**
+ * Rotation seeds: the next validator of a key is HMAC-SHA256(k, key), k derived from the first
+ * secret with HKDF. Only the server can name the next key of a value (256 bits, unpredictable
+ * without k; the chain starts from CSPRNG bytes), and every request rotating from one value names
+ * the same next key, so parallel requests whose writes were abandoned hand out one compound cookie.
+ * A dump of the store holds only hashes of validators, so even with the secret it yields no key.
+ */
+function seeds(secret: string): (key: string) => string {
+  const k = Buffer.from(hkdfSync('sha256', secret, 'latchkey', 'latchkey rotation v1', 32));
+  return (key) => createHmac('sha256', k).update(key).digest('base64url');
+}
 
 function checkSecrets(secret: string | readonly string[] | undefined): string[] {
   const list = typeof secret === 'string' ? [secret] : secret ? [...secret] : [];

@@ -58,6 +58,8 @@ export class SessionRecord {
   olderSecret = false;
   /** Loading failed and onStoreError is 'anonymous': never save. */
   private _readOnly = false;
+  /** The rotation this request's cookie names must be made (see adopt). */
+  recovering = false;
   /** The request came with a live session (loaded from the store). */
   private loadedLive = false;
   /** The TTL is to be extended at commit whatever the policy says (express-session's touch()). */
@@ -192,8 +194,12 @@ export class SessionRecord {
 
   // --- Transitions made by the engine
 
-  /** Fills the record from the store. */
-  adopt(key: string, record: LoadedSession, olderSecret: boolean): void {
+  /**
+   * Fills the record from the store. `recovering`: the key is the previous one of a cookie whose
+   * rotation never took effect in the store; the commit makes that rotation now.
+   */
+  adopt(key: string, record: LoadedSession, olderSecret: boolean, recovering = false): void {
+    this.recovering = recovering && record.stale !== true;
     this.key = key;
     this.loaded = record.state;
     this.version = record.version;

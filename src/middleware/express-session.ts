@@ -6,9 +6,10 @@
  */
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { holdHead, type OpenSession, SessionEngine } from '../adapter';
+import { type OpenSession, SessionEngine } from '../adapter';
 import { type ExpressSessionObject, type ExpressSessionOptions, expressSessionView, translateOptions } from '../compat/express-session';
 import type { Properties } from '../compat/properties';
+import { commitBeforeHead } from './node-response';
 
 // No global typing of req.session here: it would clash with latchkey/express's. The object has
 // express-session's shape, so @types/express-session types it (README, "Migrating").
@@ -34,20 +35,8 @@ export function session(options: ExpressSessionOptions = {}): (req: Req, res: Se
   const engine = new SessionEngine(latchkey);
 
   return function latchkeyExpressSession(req, res, next) {
-    let armed = false;
     let props: Properties | undefined;
-    const arm = (open: OpenSession): void => {
-      if (armed) return;
-      armed = true;
-      if (res.headersSent) return void engine.finish(open, { status: res.statusCode, headSent: true });
-      holdHead(res, async (status) => {
-        props?.flush(); // in-place changes to objects the handler read
-        const headers = await engine.finish(open, { status, cacheControl: res.getHeader('Cache-Control') });
-        if (headers === null) return;
-        res.appendHeader('Set-Cookie', headers.setCookie);
-        for (const [name, value] of Object.entries(headers.set)) res.setHeader(name, value);
-      }, next);
-    };
+    const arm = commitBeforeHead(engine, res, next, () => props?.flush()); // in-place changes to objects the handler read
     const attach = (open: OpenSession): void => {
       const host = { engine, open, use: () => arm(open), replace: (view: ExpressSessionObject | undefined, p: Properties | undefined) => ((req.session = view), (props = p)) };
       const made = expressSessionView(host);

@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { holdHead, type OpenSession, type Session, SessionEngine, type SessionOptions } from '../adapter';
+import { type OpenSession, type Session, SessionEngine, type SessionOptions } from '../adapter';
+import { commitBeforeHead } from './node-response';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -44,21 +45,9 @@ export function session(options: SessionOptions): ExpressSessionMiddleware {
   const engine = new SessionEngine(options);
 
   return function latchkeySession(req, res, next) {
-    let armed = false;
-    // Armed only when the session first needs a commit: a request that never touches it wraps nothing.
-    const arm = (open: OpenSession): void => {
-      if (armed) return;
-      armed = true;
-      if (res.headersSent) {
-        // Changed after the head left unarmed: saved under the key the client holds, nothing sent.
-        engine.finish(open, { status: res.statusCode, headSent: true });
-        return;
-      }
-      holdHead(res, (status) => apply(res, engine.finish(open, { status, cacheControl: res.getHeader('Cache-Control') })), next);
-    };
     let opened;
     try {
-      opened = engine.open(req.headers.cookie, req.secure ?? (req.socket as TLSSocket).encrypted === true, arm);
+      opened = engine.open(req.headers.cookie, req.secure ?? (req.socket as TLSSocket).encrypted === true, commitBeforeHead(engine, res, next));
     } catch (err) {
       next(err);
       return;
@@ -74,15 +63,6 @@ function attach(req: SessionRequest, res: ServerResponse, open: OpenSession, nex
   next();
 }
 
-/** Adds the commit's headers to the response; a rejection reaches the framework's error path (503 from err.status). */
-async function apply(res: ServerResponse, finished: ReturnType<SessionEngine['finish']>): Promise<void> {
-  const headers = await finished;
-  if (headers === null) return;
-  res.appendHeader('Set-Cookie', headers.setCookie);
-  for (const [name, value] of Object.entries(headers.set)) res.setHeader(name, value);
-}
-
-export type { SessionOptions };
 // From '../index' (not '../engine/session'), so a program that imports only this entry point
 // also loads latchkey's main declaration file: `declare module 'latchkey' { … }` needs it in the program.
 export type { Session, SessionData } from '../index';

@@ -7,6 +7,7 @@ import type Koa from 'koa';
 import { checkOptionsObject, type OpenSession, SessionEngine } from '../adapter';
 import { type KoaSessionObject, type KoaSessionOptions, koaSessionView, translateOptions } from '../compat/koa-session';
 import type { Properties } from '../compat/properties';
+import { finishOnContext } from './koa-response';
 
 const STATE = Symbol('latchkey/koa-session');
 
@@ -48,11 +49,7 @@ export function session(options: KoaSessionOptions = {}, app?: Koa): Koa.Middlew
     const open = opened instanceof Promise ? await opened : opened;
     const commit = async (): Promise<void> => {
       h.props.flush();
-      const finished = e.finish(open, { status: ctx.status, cacheControl: ctx.response.get('Cache-Control'), headSent: ctx.headerSent });
-      const headers = finished && (await finished);
-      if (!headers) return;
-      ctx.append('Set-Cookie', headers.setCookie);
-      ctx.set(headers.set);
+      await finishOnContext(e, open, ctx);
     };
     const made = koaSessionView({ engine: e, open, use: () => {}, commit });
     const h: Holder = { open, view: made.session, props: made.props, removed: false };

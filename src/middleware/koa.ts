@@ -7,6 +7,7 @@
 import type Koa from 'koa';
 import { checkOptionsObject, type Session, SessionEngine, type SessionOptions } from '../adapter';
 import { ConfigError } from '../errors';
+import { finishOnContext } from './koa-response';
 
 // Both: DefaultContext (whose `[key]: any` index would otherwise make `ctx.session` any on a
 // plain `new Koa()`), and ExtendableContext, which every context type includes, so an app built
@@ -67,11 +68,7 @@ export function session(options: SessionOptions = {}, app?: KoaKeysHolder): Koa.
     if (open.cacheControl !== undefined) ctx.set('Cache-Control', open.cacheControl);
     // A throw propagates unchanged past this point, and the failed request commits nothing.
     await next();
-    const finished = e.finish(open, { status: ctx.status, cacheControl: ctx.response.get('Cache-Control'), headSent: ctx.headerSent });
-    const headers = finished && (await finished);
-    if (!headers) return;
-    ctx.append('Set-Cookie', headers.setCookie);
-    ctx.set(headers.set);
+    await finishOnContext(e, open, ctx);
   };
 }
 

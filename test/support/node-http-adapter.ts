@@ -23,6 +23,7 @@ export function withSession(options: SessionOptions, handler: (session: Session,
       reply.headers = { ...(cacheControl && { 'cache-control': cacheControl }), ...reply.headers, ...headers?.set };
     } catch (err) {
       reply = onError(err); // a handler that threw, or a store that failed: nothing was committed
+      reply.headers = { ...reply.headers, ...(err as { headers?: Record<string, string> }).headers }; // a cookie to keep
     }
     res.writeHead(reply.status, reply.headers).end(reply.body);
   };
