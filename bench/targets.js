@@ -6,7 +6,8 @@
 //   /write increments `n` and returns it       /new   sets `n` = 1 on a request without a cookie
 // and, ahead of the framework (so no session middleware sees them):
 //   /__stats  {"redisCommands": Redis commands this process sent (counted at the client),
-//              "sessions": sessions its in-process store holds, where it can tell}
+//              "sessions": sessions its in-process store holds, where it can tell,
+//              "cpuMicros": the CPU time (user + system) this process has used so far}
 //   /__heap   {"heapUsed": bytes after forced GCs}, only when started with `node --expose-gc`.
 // Redis keys go under `keyPrefix` (default `bench:<pid>:`), so whoever started the target can remove them.
 //
@@ -316,7 +317,8 @@ async function serve(name, port, redisUrl, keyPrefix) {
   const gc = /** @type {{ gc?: () => void }} */ (globalThis).gc;
   const server = http.createServer((req, res) => {
     if (req.url === '/__stats') {
-      Promise.resolve(sessions()).then((n) => res.end(JSON.stringify({ redisCommands, sessions: Number.isFinite(n) ? n : null })));
+      const cpu = process.cpuUsage();
+      Promise.resolve(sessions()).then((n) => res.end(JSON.stringify({ redisCommands, sessions: Number.isFinite(n) ? n : null, cpuMicros: cpu.user + cpu.system })));
     } else if (req.url === '/__heap') {
       if (!gc) {
         res.statusCode = 501;

@@ -7,6 +7,7 @@
  */
 import { type KeyObject, createCipheriv, createDecipheriv, createHash, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 import { sign, unsign } from 'cookie-signature';
+import { BoundedMap } from '../util/bounded-map';
 
 /** Browsers keep at most 4096 bytes of name + value (RFC 6265bis 5.6); anything longer is not ours. */
 export const MAX_COOKIE_BYTES = 4096;
@@ -19,24 +20,12 @@ export interface OpenedValue {
 }
 
 /**
- * Cookie values that opened (or that we made), remembered so that the next request carrying
+ * Cookie values that opened (or that we made) are remembered, so that the next request carrying
  * one skips the HMAC or AES-GCM: under load every OpenSSL context costs several microseconds.
  * Only values that verified are kept, so a client cannot fill it with junk; it is bounded,
  * oldest out first, and belongs to one codec (one secret list), so a removed secret never
  * outlives its middleware.
  */
-class OpenedCache {
-  private readonly entries = new Map<string, OpenedValue>();
-  constructor(private readonly max: number) {}
-  get(value: string): OpenedValue | undefined {
-    return this.entries.get(value);
-  }
-  set(value: string, opened: OpenedValue): void {
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(value, opened);
-  }
-}
-
 const CACHE_SIZE = 10_000;
 
 /** Turns a store key into a cookie value and back. `open` never throws on client input. */
@@ -52,7 +41,7 @@ export interface CookieCodec {
  */
 abstract class CachingCodec implements CookieCodec {
   abstract readonly mode: 'signed' | 'private';
-  private readonly cache = new OpenedCache(CACHE_SIZE);
+  private readonly cache = new BoundedMap<string, OpenedValue>(CACHE_SIZE);
 
   protect(key: string): string {
     const value = this.make(key);

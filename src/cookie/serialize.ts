@@ -94,11 +94,6 @@ export class SetCookieWriter {
     return `${this.name}=${value}; Max-Age=${seconds}${attributes}`;
   }
 
-  /** Whether `setCookie` (one of ours) removes the cookie: our value is empty only then. */
-  isExpiry(setCookie: string): boolean {
-    return setCookie.startsWith(`${this.name}=;`);
-  }
-
   /** A Set-Cookie that removes the cookie, with the same Path/Domain/Secure it was set with (OWASP, "Manual Session Expiration"). */
   expire(secure: boolean): string {
     return `${this.name}=${EXPIRED}${secure ? this.secureAttributes : this.plainAttributes}`;

@@ -180,7 +180,7 @@ export class Committer {
   }
 
   private call<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
-    return withDeadline(operation, this.o.storeTimeoutMs, fn);
+    return withDeadline(operation, this.o.storeTimeoutMs, fn, this.store.inProcess === true);
   }
 }
 

@@ -156,7 +156,7 @@ export class SessionEngine {
     const r = open as SessionRecord;
     const key = r.key;
     if (key === null) return;
-    const loaded = await withDeadline('load', this.options.storeTimeoutMs, () => this.options.store.load(key));
+    const loaded = await withDeadline('load', this.options.storeTimeoutMs, () => this.options.store.load(key), this.options.store.inProcess === true);
     r.forget(null);
     if (loaded !== null) r.adopt(key, loaded, r.olderSecret);
   }
@@ -179,12 +179,12 @@ export class SessionEngine {
   };
 
   /** What goes with our Set-Cookie: no-store (OWASP: a shared cache must never replay a session cookie), and on logout the browser's cached pages cleared. */
-  private headersWith(setCookie: string, cacheControl: unknown): Record<string, string> {
+  private headersWith(ended: boolean, cacheControl: unknown): Record<string, string> {
     const set: Record<string, string> = {};
     const c = noStore(cacheControl);
     if (c !== undefined) set['Cache-Control'] = c;
     // The back button must not show a signed-in page after logout (Clear-Site-Data, W3C; honoured on HTTPS and localhost).
-    if (this.options.writer.isExpiry(setCookie)) set['Clear-Site-Data'] = '"cache"';
+    if (ended) set['Clear-Site-Data'] = '"cache"';
     return set;
   }
 
@@ -205,7 +205,7 @@ export class SessionEngine {
     for (const [i, key] of keys.entries()) {
       let loaded;
       try {
-        loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key));
+        loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key), o.store.inProcess === true);
       } catch (err) {
         if (err instanceof LoadError && err.kind === 'deserialization') {
           // Corrupt data is not the client's fault and not an outage: serve a fresh session, drop the record.
@@ -231,7 +231,8 @@ export class SessionEngine {
     r.setPhase('committing');
     try {
       const setCookie = await this.committer.write(r);
-      return setCookie === undefined ? null : { setCookie, set: this.headersWith(setCookie, cacheControl) };
+      // A Set-Cookie that leaves the record without a key is one that expires the cookie: the session ended.
+      return setCookie === undefined ? null : { setCookie, set: this.headersWith(r.key === null, cacheControl) };
     } finally {
       r.setPhase('done');
       if (this.committer.hasLateWork(r)) void this.late(r);

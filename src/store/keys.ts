@@ -5,6 +5,7 @@
  * (the selector/validator split; OWASP Session Management, "Session ID Entropy").
  */
 import { createHash, hash as oneShotHash, randomFillSync } from 'node:crypto';
+import { BoundedMap } from '../util/bounded-map';
 
 const ID_BYTES = 12;
 const VALIDATOR_BYTES = 32;
@@ -66,15 +67,13 @@ function withValidator(id: string, validator: string): { key: string; hash: stri
 }
 
 function remember(key: string, parts: KeyParts): void {
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value as string);
   recent.set(key, parts);
 }
 
 // The keys of sessions in use, with their parts: a request loads and then updates under the same
 // key, and the next request of the browser brings it again, so one SHA-256 serves them all.
 // Bounded; it holds keys this process has just seen in cookies anyway, never what a store keeps.
-const recent = new Map<string, KeyParts>();
-const RECENT_MAX = 2_000;
+const recent = new BoundedMap<string, KeyParts>(2_000);
 
 /** Splits a key; null when it is not of our format (then no store call is made). */
 export function splitKey(key: string): KeyParts | null {

@@ -68,9 +68,12 @@ export class MemoryCache implements SessionCache {
 
 /**
  * Where a key is kept: a key of our `id.validator` format by its id and validator hash; any other
- * (a backend with keys of its own) under 128 bits of SHA-256 of the whole key, with an empty hash,
+ * (a backend with keys of its own) under 128 bits of SHA-256 of the whole key, with a fixed hash,
  * so the table never holds a replayable cookie secret either way.
  */
 function slot(key: string): KeyParts {
-  return splitKey(key) ?? { id: createHash('sha256').update(key).digest('base64url').slice(0, 16), hash: '' };
+  return splitKey(key) ?? { id: createHash('sha256').update(key).digest('base64url').slice(0, 16), hash: FOREIGN_HASH };
 }
+
+/** The hash kept for a foreign key: the slot itself is the key's hash, so any fixed 16 characters do. */
+const FOREIGN_HASH = '\0'.repeat(16);

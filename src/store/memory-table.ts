@@ -7,6 +7,14 @@
 import type { SessionSettings, SessionState } from './types';
 import { sameHash } from './keys';
 
+/** `hash` against the first 16 characters of `packed`, without an early exit (no timing signal). */
+function sameHashAt(packed: string, hash: string): boolean {
+  if (hash.length !== HASH_CHARS) return false;
+  let diff = 0;
+  for (let i = 0; i < HASH_CHARS; i++) diff |= packed.charCodeAt(i) ^ hash.charCodeAt(i);
+  return diff === 0;
+}
+
 /** Options shared by MemoryStore and MemoryCache. */
 export interface MemoryTableOptions {
   /** At most this many sessions are kept; the least recently used is evicted first. Default 100 000. */
@@ -29,21 +37,28 @@ export interface EntryExtra {
   sessionExpiresAt?: number;
 }
 
+/** Validator hashes are 16 latin1 characters (128 bits of SHA-256, `keys.ts`). */
+const HASH_CHARS = 16;
+
 /**
- * One session. Kept lean, since a table may hold 100 000 of them: createdAt in whole seconds
- * (a small integer, where epoch ms would need a boxed double), the values as one
- * length-prefixed string, and whatever few entries need in one optional object.
+ * One session. Kept lean, since a table may hold 100 000 of them: the validator hash and the values
+ * in one string (a second string would cost another ~24 bytes of heap), createdAt in whole seconds
+ * (a small integer, where epoch ms would need a boxed double), and whatever few entries need in
+ * one optional object.
  */
 export class Entry {
   extra: EntryExtra | undefined = undefined;
   readonly createdSec: number;
+  /** The current validator hash, then the values as `encodeState` writes them. */
+  private packed: string;
   constructor(
-    public hash: string,
-    public data: string,
+    hash: string,
+    data: string,
     public version: number,
     public expiresAt: number,
     createdAt: number,
   ) {
+    this.packed = hash + data;
     this.createdSec = Math.floor(createdAt / 1000);
   }
 
@@ -51,9 +66,26 @@ export class Entry {
     return this.createdSec * 1000;
   }
 
+  get hash(): string {
+    return this.packed.slice(0, HASH_CHARS);
+  }
+
+  set hash(hash: string) {
+    this.packed = hash + this.packed.slice(HASH_CHARS);
+  }
+
+  /** The values, as `encodeState` wrote them. */
+  get data(): string {
+    return this.packed.slice(HASH_CHARS);
+  }
+
+  set data(data: string) {
+    this.packed = this.packed.slice(0, HASH_CHARS) + data;
+  }
+
   /** Whether `hash` is this entry's current validator hash, a previous one inside its grace, or neither. */
   match(hash: string, now: number): HashMatch {
-    if (sameHash(this.hash, hash)) return 'current';
+    if (sameHashAt(this.packed, hash)) return 'current';
     const x = this.extra;
     if (x?.graceHash !== undefined && now < x.graceUntil! && sameHash(x.graceHash, hash)) return 'previous';
     return 'none';
