@@ -21,15 +21,15 @@
 // says how many keys were there before). Before each reading the store must hold exactly the sessions
 // created (none evicted, none lost), or the case fails.
 //
+// PostgreSQL: pg_total_relation_size of the target's own session table (indexes and TOAST included),
+// on DATABASE_URL or the machine's server; the table is dropped afterwards.
+//
 // Adding a store: a case in CASES (a target of bench/targets.js and a meter), and, for a new kind of
-// storage, a meter in METERS. A PostgresStore row, for instance, would be a `postgres` meter whose
-// `open` connects to the database, whose `read` is pg_total_relation_size of the session table (indexes
-// and TOAST included), whose `held` counts this case's rows and whose `close` deletes them; and the case
-// { name: 'latchkey PostgresStore', target: 'latchkey-express:postgres', meter: 'postgres' }.
+// storage, a meter in METERS.
 'use strict';
 const http = require('node:http');
 const { Redis } = require('ioredis');
-const { TARGETS, missing } = require('./targets');
+const { TARGETS, missing, pgTable } = require('./targets');
 const { countKeys, httpGet, removeKeys, runMain, startRedis, startTarget, usedMemory } = require('./util');
 
 /**
@@ -48,11 +48,27 @@ const { countKeys, httpGet, removeKeys, runMain, startRedis, startTarget, usedMe
  * @property {string[]} [nodeFlags] flags for the target's node process
  * @property {(env: { keyPrefix: string, redisUrl: string | undefined }) => Promise<{ url: string, stop(): Promise<void> } | null>} [service]
  *   starts (or checks) what the target stores in, before the target starts; its url goes to the target
- * @property {(env: { port: number, keyPrefix: string, url: string }) => Promise<Reading>} open
+ * @property {(env: { port: number, keyPrefix: string, url: string, target: string }) => Promise<Reading>} open
  */
 
 /** @type {Record<string, Meter>} */
 const METERS = {
+  postgres: {
+    label: 'pg_total_relation_size',
+    async open({ keyPrefix, target }) {
+      const { Pool } = require('pg');
+      const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+      const table = `"${pgTable(keyPrefix, target.includes('pg-simple') ? 'cps' : 'latchkey')}"`;
+      return {
+        read: async () => Number((await pool.query(`SELECT pg_total_relation_size('${table}') AS n`)).rows[0].n),
+        held: async () => Number((await pool.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n),
+        close: async () => {
+          await pool.query(`DROP TABLE IF EXISTS ${table}`);
+          await pool.end();
+        },
+      };
+    },
+  },
   heap: {
     label: 'heap of the server process',
     nodeFlags: ['--expose-gc'],
@@ -97,6 +113,8 @@ const CASES = [
   { name: "express-session's MemoryStore", target: 'express-session:memory', meter: 'heap' },
   { name: 'latchkey RedisStore', target: 'latchkey-express:redis', meter: 'redis', bar: 170 },
   { name: 'connect-redis (express-session)', target: 'express-session:connect-redis', meter: 'redis' },
+  { name: 'latchkey PostgresStore', target: 'latchkey-express:postgres', meter: 'postgres' },
+  { name: 'connect-pg-simple (express-session)', target: 'express-session:connect-pg-simple', meter: 'postgres' },
 ];
 
 /**
@@ -177,7 +195,7 @@ async function measureCase(c, sessions, redisUrl, notes) {
     const url = service?.url ?? '';
     const t = await startTarget(c.target, { redisUrl: url, keyPrefix, nodeFlags: meter.nodeFlags ?? [] });
     try {
-      const reading = await meter.open({ port: t.port, keyPrefix, url });
+      const reading = await meter.open({ port: t.port, keyPrefix, url, target: c.target });
       if (reading.note) notes.push(`${c.name}: ${reading.note}`);
       try {
         const half = Math.floor(sessions / 2);
@@ -219,7 +237,7 @@ async function measureMemory({ sessions = 100_000, redisUrl, only = '' } = {}) {
   /** @type {string[]} */
   const notes = [];
   for (const c of CASES) {
-    if (only && !c.target.includes(only) && !c.name.includes(only)) continue;
+    if (only && !only.split(',').some((part) => c.target.includes(part) || c.name.includes(part))) continue;
     const target = TARGETS[c.target];
     const absent = target ? missing(target) : [];
     if (absent.length) {

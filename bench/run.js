@@ -5,7 +5,7 @@
 // the target order alternating between rounds, medians over rounds. Then memory per session (bench/memory.js).
 // Writes bench/RESULTS.md and bench/ratios.svg, and prints the table.
 // The targets, their bars and what they need are one table, TARGETS in bench/targets.js. `--only` keeps
-// the targets (and memory cases) whose name contains the substring, and the bare frameworks.
+// the targets (and memory cases) whose name contains the substring (or one of several, a,b), and the bare frameworks.
 // Redis: REDIS_URL when set (it must answer PING within 5 s), else a throwaway redis-server; started
 // only when a target needs it. Keys written on REDIS_URL are removed at the end.
 'use strict';
@@ -16,7 +16,7 @@ const { spawn } = require('node:child_process');
 const { Redis } = require('ioredis');
 const { measureMemory, memoryTable } = require('./memory');
 const { renderSvg } = require('./svg');
-const { TARGETS, missing } = require('./targets');
+const { pgTable, TARGETS, missing } = require('./targets');
 const { httpGet, median, redisServerVersion, removeKeys, runMain, startRedis, startTarget, versions } = require('./util');
 
 const args = process.argv.slice(2);
@@ -40,7 +40,7 @@ const SCENARIOS = ['anon', 'read', 'write', 'new'];
  * The targets of this run, in the table's order: the bare ones always, the others as `--only` says.
  * @type {[string, import('./targets').Target][]}
  */
-const SELECTED = Object.entries(TARGETS).filter(([name, t]) => t.cookie === null || !only || name.includes(only));
+const SELECTED = Object.entries(TARGETS).filter(([name, t]) => t.cookie === null || !only || only.split(',').some((part) => name.includes(part)));
 
 /**
  * What bench/load.js prints, and what run.js adds to it.
@@ -80,7 +80,21 @@ function runLoad(options) {
 }
 
 /**
- * Redis commands the target process sent so far (0 when it cannot tell).
+ * Drops the tables the postgres targets made under these key prefixes (bench_<kind>_<prefix>).
+ * @param {string[]} keyPrefixes
+ */
+async function dropTables(keyPrefixes) {
+  const { Pool } = require('pg');
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+  try {
+    for (const prefix of keyPrefixes) for (const kind of ['latchkey', 'cps']) await pool.query(`DROP TABLE IF EXISTS "${pgTable(prefix, kind)}"`);
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * Redis commands (or SQL statements) the target process sent so far (0 when it cannot tell).
  * @param {number} port
  * @returns {Promise<number>}
  */
@@ -129,7 +143,7 @@ async function main() {
           for (const scenario of SCENARIOS) {
             const counted = target.redis && admin ? admin : null;
             if (counted) await counted.config('RESETSTAT');
-            const before = counted ? await redisCommandsOf(t.port) : 0;
+            const before = counted || target.postgres ? await redisCommandsOf(t.port) : 0;
             const r = await runLoad({ port: t.port, scenario, connections, durationMs, cookieName: target.cookie, bare: target.cookie === null });
             if (counted) {
               const client = (await redisCommandsOf(t.port)) - before;
@@ -138,6 +152,9 @@ async function main() {
               // sends plain commands, so the server's count is its round trips.
               r.redisPerRequest = (client > 0 ? client : server) / r.requests;
               r.redisServerCommandsPerRequest = server / r.requests;
+            } else if (target.postgres) {
+              // SQL statements, counted at the target's pool (each one round trip).
+              r.redisPerRequest = ((await redisCommandsOf(t.port)) - before) / r.requests;
             }
             (roundResults[name] ??= {})[scenario] = r;
             if (target.cookie === null) bare[`${target.framework}:${scenario}`] = r;
@@ -158,6 +175,7 @@ async function main() {
         }
       }
     }
+    if (targets.some(([, t]) => t.postgres)) await dropTables([...prefixes.values()]);
     if (admin && redis && !redis.throwaway) for (const prefix of prefixes.values()) await removeKeys(admin, prefix);
     const memory = await measureMemory({ sessions: quick ? 40_000 : 100_000, redisUrl: process.env.REDIS_URL, only });
     const redisVersion = await redisServerVersion(admin ?? undefined);
@@ -190,7 +208,7 @@ function report(results, memory, targets, redisVersion) {
     `Method: \`npm run bench${quick ? ' -- --quick' : ''}\`: ${rounds} round(s), ${durationMs / 1000} s per scenario, ${connections} keep-alive connections, one request in flight per connection; each target in its own process, the load generator (bench/load.js) in another; target order reversed every other round; medians over rounds. Ratio = req/s ÷ the bare framework's req/s on the same route in the same round. "added µs" = 1/rps − 1/rps(bare), per request across the server.`,
     '',
   );
-  lines.push('| target | scenario | req/s | ratio to bare | bar | added µs/req | p99 ms | Set-Cookie/resp | Redis round trips/req | check |');
+  lines.push('| target | scenario | req/s | ratio to bare | bar | added µs/req | p99 ms | Set-Cookie/resp | store round trips/req (Redis commands, SQL statements) | check |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const [name, target] of targets) {
     for (const scenario of SCENARIOS) {

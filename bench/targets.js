@@ -5,7 +5,8 @@
 //   /anon  never touches the session          /read  returns the value of `n`
 //   /write increments `n` and returns it       /new   sets `n` = 1 on a request without a cookie
 // and, ahead of the framework (so no session middleware sees them):
-//   /__stats  {"redisCommands": Redis commands this process sent (counted at the client),
+//   /__stats  {"redisCommands": Redis commands (or, for PostgreSQL targets, SQL statements) this
+//              process sent (counted at the client),
 //              "sessions": sessions its in-process store holds, where it can tell,
 //              "cpuMicros": the CPU time (user + system) this process has used so far}
 //   /__heap   {"heapUsed": bytes after forced GCs}, only when started with `node --expose-gc`.
@@ -23,6 +24,8 @@ const path = require('node:path');
 
 const SECRET = 'bench-secret-that-is-long-enough-0123456789';
 const DAY_MS = 86_400_000;
+/** PostgreSQL for the postgres targets when DATABASE_URL is not set: the machine's own. */
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 /**
  * What a target's `build` gets.
@@ -31,6 +34,7 @@ const DAY_MS = 86_400_000;
  * @property {string} keyPrefix every Redis key the target writes starts with it
  * @property {() => import('ioredis').Redis} ioredis a new ioredis client whose commands /__stats counts
  * @property {(count: () => number | Promise<number>) => void} countSessions how /__stats tells the sessions held
+ * @property {() => import('pg').Pool} pgPool a new pg Pool on DATABASE_URL whose statements /__stats counts
  */
 
 /**
@@ -38,6 +42,7 @@ const DAY_MS = 86_400_000;
  * @property {string} framework the bare target its ratio is taken against
  * @property {string | null} cookie the session cookie's name; null for a bare framework (no sessions)
  * @property {boolean} [redis] it talks to Redis (run.js counts the commands per request)
+ * @property {boolean} [postgres] it talks to PostgreSQL at DATABASE_URL (run.js counts the statements per request)
  * @property {string[]} [needs] files, relative to the repository, it cannot run without
  * @property {string[]} [packages] the packages it measures, for the versions line of RESULTS.md
  * @property {Partial<Record<'anon' | 'read' | 'write' | 'new', number>>} [bars] the ratio to bare it must reach, per scenario (the issue's bars)
@@ -148,34 +153,62 @@ const LATCHKEY_STORES = {
     needs: ['dist/store/redis.js'],
     create: (ctx) => new (require('latchkey/redis').RedisStore)({ client: ctx.ioredis(), prefix: ctx.keyPrefix }),
   },
+  postgres: {
+    needs: ['dist/store/postgres.js'],
+    create(ctx) {
+      const store = new (require('latchkey/postgres').PostgresStore)({ pool: ctx.pgPool(), table: pgTable(ctx.keyPrefix, 'latchkey') });
+      ready.push(store.createTable());
+      return store;
+    },
+  },
 };
 
+/** Work a target's build starts that must finish before it says "ready" (a table to create). */
+/** @type {Promise<unknown>[]} */
+const ready = [];
+
 /**
- * A latchkey target: `framework` × one of LATCHKEY_STORES.
- * @param {'express' | 'koa'} framework
+ * A table name of a target's own, from its key prefix: run.js drops it afterwards (bench_<kind>_<prefix>).
+ * @param {string} keyPrefix @param {string} kind
+ */
+function pgTable(keyPrefix, kind) {
+  return `bench_${kind}_${keyPrefix.replace(/[^a-z0-9]+/gi, '_').replace(/_+$/, '')}`.toLowerCase().slice(0, 63);
+}
+
+/**
+ * A latchkey target: `framework` × one of LATCHKEY_STORES; `express-session` is the drop-in
+ * (latchkey/express-session: req.session as a plain object) on Express.
+ * @param {'express' | 'koa' | 'express-session'} framework
  * @param {keyof typeof LATCHKEY_STORES} storeName
  * @param {Target['bars']} [bars]
  * @returns {Target}
  */
 function latchkeyTarget(framework, storeName, bars) {
   const store = /** @type {(typeof LATCHKEY_STORES)[string]} */ (LATCHKEY_STORES[storeName]);
+  const dropIn = framework === 'express-session';
   return {
-    framework,
-    cookie: 'sid',
+    framework: dropIn ? 'express' : framework,
+    cookie: dropIn ? 'connect.sid' : 'sid',
     redis: storeName === 'redis',
+    postgres: storeName === 'postgres',
     needs: [`dist/middleware/${framework}.js`, ...store.needs],
-    packages: [framework, ...(storeName === 'redis' ? ['ioredis'] : [])],
+    packages: [dropIn ? 'express' : framework, ...(storeName === 'redis' ? ['ioredis'] : storeName === 'postgres' ? ['pg'] : [])],
     ...(bars ? { bars } : {}),
-    build: (ctx) =>
-      framework === 'express'
+    build: (ctx) => {
+      if (dropIn) {
+        // Persistent cookies, as the express-session rows are measured (cookie.maxAge one day).
+        return expressApp(plainAccess, require('latchkey/express-session').session({ secret: SECRET, store: store.create(ctx), cookie: { maxAge: DAY_MS } }));
+      }
+      return framework === 'express'
         ? expressApp(latchkeyAccess, require('latchkey/express').session({ secret: SECRET, store: store.create(ctx) }))
-        : koaApp(latchkeyAccess, () => [require('latchkey/koa').session({ secret: SECRET, store: store.create(ctx) })]),
+        : koaApp(latchkeyAccess, () => [require('latchkey/koa').session({ secret: SECRET, store: store.create(ctx) })]);
+    },
   };
 }
 
 /**
- * express-session, with its MemoryStore or with connect-redis (on the `redis` client).
- * @param {'memory' | 'connect-redis'} storeName
+ * express-session, with its MemoryStore, connect-redis (on the `redis` client) or connect-pg-simple.
+ * @param {'memory' | 'connect-redis' | 'connect-pg-simple'} storeName
  * @returns {Target}
  */
 function expressSessionTarget(storeName) {
@@ -183,11 +216,15 @@ function expressSessionTarget(storeName) {
     framework: 'express',
     cookie: 'connect.sid',
     redis: storeName === 'connect-redis',
-    packages: ['express', 'express-session', ...(storeName === 'connect-redis' ? ['connect-redis', 'redis'] : [])],
+    postgres: storeName === 'connect-pg-simple',
+    packages: ['express', 'express-session', ...(storeName === 'connect-redis' ? ['connect-redis', 'redis'] : storeName === 'connect-pg-simple' ? ['connect-pg-simple', 'pg'] : [])],
     build(ctx) {
       const expressSession = require('express-session');
       let store;
-      if (storeName === 'connect-redis') {
+      if (storeName === 'connect-pg-simple') {
+        const PgStore = require('connect-pg-simple')(expressSession);
+        store = new PgStore({ pool: ctx.pgPool(), tableName: pgTable(ctx.keyPrefix, 'cps'), createTableIfMissing: true, pruneSessionInterval: false });
+      } else if (storeName === 'connect-redis') {
         const { createClient } = require('redis');
         const { RedisStore } = require('connect-redis');
         const client = createClient({ url: ctx.redisUrl });
@@ -270,6 +307,10 @@ const TARGETS = {
   'latchkey-koa:cookie': latchkeyTarget('koa', 'cookie'),
   'koa-session:cookie': koaSessionTarget('cookie'),
   'koa-session:ioredis': koaSessionTarget('ioredis'),
+  'latchkey-express-session:memory': latchkeyTarget('express-session', 'memory'),
+  'latchkey-express-session:redis': latchkeyTarget('express-session', 'redis'),
+  'latchkey-express:postgres': latchkeyTarget('express', 'postgres'),
+  'express-session:connect-pg-simple': expressSessionTarget('connect-pg-simple'),
 };
 
 /**
@@ -281,7 +322,7 @@ function missing(target) {
   return (target.needs ?? []).filter((f) => !fs.existsSync(path.join(__dirname, '..', f)));
 }
 
-module.exports = { TARGETS, missing };
+module.exports = { TARGETS, missing, pgTable };
 
 /**
  * Serves `name` on 127.0.0.1:`port` until SIGTERM.
@@ -312,8 +353,19 @@ async function serve(name, port, redisUrl, keyPrefix) {
       return client;
     },
     countSessions: (count) => (sessions = count),
+    pgPool() {
+      const { Pool } = require('pg');
+      const pool = new Pool({ connectionString: process.env.DATABASE_URL || PG_URL, max: 10 });
+      const query = /** @type {(...args: unknown[]) => unknown} */ (pool.query.bind(pool));
+      /** @type {any} */ (pool).query = (/** @type {unknown[]} */ ...args) => {
+        redisCommands++;
+        return query(...args);
+      };
+      return pool;
+    },
   };
   const app = await target.build(ctx);
+  await Promise.all(ready);
   const gc = /** @type {{ gc?: () => void }} */ (globalThis).gc;
   const server = http.createServer((req, res) => {
     if (req.url === '/__stats') {
