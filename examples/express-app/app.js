@@ -68,7 +68,7 @@ const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)}
 // `<link rel="icon" href="data:,">`: no favicon request, so no 404 in the log.
 const HEAD = `<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}nav a{margin-right:1rem}
-.who{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}.about{color:#444}footer{margin-top:2rem;border-top:1px solid #ccc;color:#444;font-size:.9rem}</style>`;
+.who{display:flex;gap:.25rem 1rem;align-items:center;flex-wrap:wrap}.who p{margin:.5rem 0}.who small{flex-basis:100%;color:#444}.about{color:#444}footer{margin-top:2rem;border-top:1px solid #ccc;color:#444;font-size:.9rem}</style>`;
 
 /** A page: who is signed in (req.user, from passport), the page's one-line explanation, its body, and which store runs. */
 function page(req, store, { title, about, body }) {
