@@ -535,13 +535,18 @@ describe('the examples on DATABASE_URL', () => {
     return child;
   }
 
-  it.each([['express-app'], ['koa-app']])('%s keeps its sessions in PostgreSQL: hashes only, gone after logout', async (dir) => {
+  // Express signs in through passport on latchkey/express-session (cookie connect.sid, the user under
+  // `passport`); Koa on latchkey/koa (cookie sid, the user under `user`).
+  it.each([
+    ['express-app', 'connect.sid', { passport: '{"user":"ada"}' }],
+    ['koa-app', 'sid', { user: '"ada"' }],
+  ])('%s keeps its sessions in PostgreSQL: hashes only, gone after logout', async (dir, cookie, user) => {
     const port = await freePort();
     const child = await start(dir, port);
     try {
       const base = `http://127.0.0.1:${port}`;
       const table = `"${schema.name}".latchkey_sessions`;
-      const jar = new Jar();
+      const jar = new Jar(cookie);
       const go = async (req: request.Test) => {
         const res = await req.set('Cookie', jar.header());
         jar.take(res);
@@ -549,13 +554,13 @@ describe('the examples on DATABASE_URL', () => {
       };
       expect((await go(request(base).get('/'))).text).toContain('<b id="visits">1</b>');
       expect((await go(request(base).get('/'))).text).toContain('<b id="visits">2</b>');
-      await go(request(base).post('/login').type('form').send({ user: 'ada' }));
+      await go(request(base).post('/login').type('form').send({ user: 'ada', password: 'demo' }));
       await go(request(base).post('/cart').type('form').send({ item: 'tea' }));
       expect((await go(request(base).get('/cart'))).text).toContain('<li>tea</li>');
       const id = decodeURIComponent(jar.value!).slice(0, 16);
       const { rows } = await schema.admin.query(`SELECT data, t::text AS dump FROM ${table} t WHERE id = $1`, [id]);
       expect(rows).toHaveLength(1);
-      expect(rows[0].data).toEqual({ visits: '2', user: '"ada"', cart: '["tea"]' });
+      expect(rows[0].data).toEqual({ visits: '2', ...user, cart: '["tea"]' });
       const validator = decodeURIComponent(jar.value!).slice(17, 60);
       expect(rows[0].dump.includes(validator)).toBe(false);
       await go(request(base).post('/logout'));
