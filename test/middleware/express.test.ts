@@ -272,3 +272,28 @@ test('invalid options fail at startup with a ConfigError', () => {
     expect(() => session({ secret: SECRET, ...options })).toThrow(expect.objectContaining({ code: 'LATCHKEY_CONFIG' }));
   }
 });
+
+describe('mistakes are reported as what they are', () => {
+  it('app.use(session) without calling it: every request says to call session({ … })', async () => {
+    const app = express5();
+    app.use(session as unknown as express5.RequestHandler);
+    app.get('/', (_req, res) => void res.send('never'));
+    let seen: unknown;
+    app.use(((err, _req, res, _next) => {
+      seen = err;
+      res.status(500).end();
+    }) as express5.ErrorRequestHandler);
+    await request(app).get('/');
+    expect(String((seen as Error).message)).toMatch(/call it, app\.use\(session\(\{ secret, … \}\)\), not app\.use\(session\)/);
+  });
+
+  it('options that are not latchkey\'s (resave, cookie.maxAge, a typo) are a ConfigError naming them, with what to do', () => {
+    expect(() => session({ secret: SECRET, resave: false } as never)).toThrow(/unknown option resave: .*latchkey\/express-session/);
+    expect(() => session({ secret: SECRET, cookie: { maxAge: 1000 } } as never)).toThrow(/unknown option cookie\.maxAge: the lifetime is the ttl option, in seconds/);
+    expect(() => session({ secret: SECRET, ttlExtention: 'sliding' } as never)).toThrow(/unknown option ttlExtention/);
+  });
+
+  it('a short secret says how long it must be and how to make one', () => {
+    expect(() => session({ secret: 'short' })).toThrow(/at least 32 characters \(one has 5\); make one with: node -e/);
+  });
+});

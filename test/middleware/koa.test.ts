@@ -305,3 +305,17 @@ describe.each([
     expect((await request(reader.callback()).get('/').set('Cookie', jar.header())).body).toEqual({ late: 'kept' });
   });
 });
+
+describe('mistakes are reported as what they are', () => {
+  it('app.use(session) without calling it: the request fails saying to call session({ … }), keys set or not', async () => {
+    for (const Lib of [Koa, Koa2]) {
+      const app = new Lib();
+      app.keys = [SECRET];
+      const errors: Error[] = [];
+      app.on('error', (err: Error) => errors.push(err));
+      app.use(session as unknown as Koa.Middleware);
+      await request(app.callback()).get('/');
+      expect(errors[0]?.message).toMatch(/call it, app\.use\(session\(\{ secret, … \}\)\), not app\.use\(session\)/);
+    }
+  });
+});
