@@ -99,45 +99,56 @@ export interface ViewHost {
 /** The express-session-shaped session object. */
 export type ExpressSessionObject = Record<string, unknown>;
 
+/** One view's state: the host, its values, and `cookie`, made when first read. */
+interface ViewState {
+  host: ViewHost;
+  props: Properties;
+  cookie?: Record<string, unknown>;
+}
+
+/** A member that is a method: a function bound to the view's state, made when it is read (rarely). */
+const method = (fn: (st: ViewState, cb: unknown) => void | Promise<void> | undefined) => ({ get: (st: ViewState) => (cb?: unknown) => fn(st, cb) });
+
+/** express-session's API on every view: one table, so a request makes no closures for it. */
+const MEMBERS: Members<ViewState> = {
+  id: { get: (st) => st.host.open.id },
+  cookie: { get: (st) => (st.cookie ??= cookieView(st.host)) },
+  regenerate: method((st, cb) => {
+    // express-session: the old object keeps its data (passport's keepSessionInfo copies it back),
+    // and req.session becomes a new, empty session under a new key.
+    const s = st.host.open.session;
+    st.props.detach();
+    s.clear();
+    s.renew();
+    st.host.use();
+    const next = expressSessionView(st.host);
+    st.host.replace(next.session, next.props);
+    return callbackOrPromise(() => {}, cb);
+  }),
+  destroy: method((st, cb) => {
+    st.props.detach();
+    st.host.open.session.purge();
+    st.host.use();
+    st.host.replace(undefined, undefined);
+    return callbackOrPromise(() => {}, cb);
+  }),
+  reload: method((st, cb) =>
+    callbackOrPromise(async () => {
+      await st.host.engine.reload(st.host.open);
+      st.props.reset();
+    }, cb),
+  ),
+  // The commit runs before the response head leaves, whatever the handler does next: saving
+  // now only needs the in-place changes recorded.
+  save: method((st, cb) => callbackOrPromise(() => st.props.flush(), cb)),
+  touch: method((st) => st.host.engine.touch(st.host.open)),
+  resetMaxAge: method((st) => st.host.engine.touch(st.host.open)),
+};
+
 /** A new express-session-shaped view of the host's session. */
 export function expressSessionView(host: ViewHost): { session: ExpressSessionObject; props: Properties } {
-  const { engine, open } = host;
-  const props = new Properties(open, host.use);
-  const s = open.session;
-  const cookie = cookieView(host);
-  const method = (fn: (...args: unknown[]) => void | Promise<void>) => ({ get: () => fn });
-  const members: Members = {
-    id: { get: () => open.id },
-    cookie: { get: () => cookie },
-    regenerate: method((cb) => {
-      // express-session: the old object keeps its data (passport's keepSessionInfo copies it back),
-      // and req.session becomes a new, empty session under a new key.
-      props.detach();
-      s.clear();
-      s.renew();
-      host.use();
-      const next = expressSessionView(host);
-      host.replace(next.session, next.props);
-      return callbackOrPromise(() => {}, cb);
-    }),
-    destroy: method((cb) => {
-      props.detach();
-      s.purge();
-      host.use();
-      host.replace(undefined, undefined);
-      return callbackOrPromise(() => {}, cb);
-    }),
-    reload: method((cb) => callbackOrPromise(async () => {
-      await engine.reload(open);
-      props.reset();
-    }, cb)),
-    // The commit runs before the response head leaves, whatever the handler does next: saving
-    // now only needs the in-place changes recorded.
-    save: method((cb) => callbackOrPromise(() => props.flush(), cb)),
-    touch: method(() => engine.touch(open)),
-    resetMaxAge: method(() => engine.touch(open)),
-  };
-  return { session: view(props, members, 'express-session'), props };
+  const props = new Properties(host.open, host.use);
+  return { session: view(props, MEMBERS, { host, props }, 'express-session'), props };
 }
 
 /** `req.session.cookie`: the attributes, and maxAge/expires reading and setting this session's TTL. */

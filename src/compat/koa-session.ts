@@ -86,36 +86,44 @@ export interface KoaViewHost {
 /** The koa-session-shaped session object. */
 export type KoaSessionObject = Record<string, unknown>;
 
+/** One view's state. */
+interface ViewState {
+  host: KoaViewHost;
+  props: Properties;
+}
+
+const method = (fn: (st: ViewState, cb: unknown) => unknown) => ({ get: (st: ViewState) => (cb?: unknown) => fn(st, cb) });
+const data = (st: ViewState) => Object.fromEntries(st.props.keys().map((k) => [k, st.props.get(k)]));
+
+/** koa-session's API on every view: one table, so a request makes no closures for it. */
+const MEMBERS: Members<ViewState> = {
+  isNew: { get: (st) => st.host.open.session.isNew },
+  length: { get: (st) => st.props.keys().length },
+  populated: { get: (st) => st.props.keys().length > 0 },
+  externalKey: { get: () => undefined },
+  maxAge: {
+    get: (st) => (st.host.open.session.persistent ? st.host.open.session.ttl * 1000 : 'session'),
+    set(st, value) {
+      const s = st.host.open.session;
+      if (value === 'session') s.persistent = false;
+      else if (typeof value === 'number' && value > 0) {
+        s.ttl = value / 1000;
+        s.persistent = true;
+      } else throw new TypeError("ctx.session.maxAge must be a positive number of ms or 'session'");
+      st.host.use();
+    },
+  },
+  // The commit runs once the middleware chain has settled, before the response: save() only
+  // records in-place changes and asks for the TTL to be pushed forward, as koa-session's forced save does.
+  save: method((st, cb) => callbackOrPromise(() => (st.props.flush(), st.host.engine.touch(st.host.open), st.host.use()), cb)),
+  regenerate: method((st, cb) => callbackOrPromise(() => (st.host.open.session.renew(), st.host.use()), cb)),
+  manuallyCommit: method((st) => st.host.commit()),
+  toJSON: method((st) => data(st)),
+  [inspect.custom as unknown as string]: method((st) => data(st)),
+};
+
 /** A koa-session-shaped view of the host's session. */
 export function koaSessionView(host: KoaViewHost): { session: KoaSessionObject; props: Properties } {
-  const { engine, open } = host;
-  const props = new Properties(open, host.use);
-  const s = open.session;
-  const data = () => Object.fromEntries(props.keys().map((k) => [k, props.get(k)]));
-  const method = (fn: (...args: unknown[]) => unknown) => ({ get: () => fn });
-  const members: Members = {
-    isNew: { get: () => s.isNew },
-    length: { get: () => props.keys().length },
-    populated: { get: () => props.keys().length > 0 },
-    externalKey: { get: () => undefined },
-    maxAge: {
-      get: () => (s.persistent ? s.ttl * 1000 : 'session'),
-      set(value) {
-        if (value === 'session') s.persistent = false;
-        else if (typeof value === 'number' && value > 0) {
-          s.ttl = value / 1000;
-          s.persistent = true;
-        } else throw new TypeError("ctx.session.maxAge must be a positive number of ms or 'session'");
-        host.use();
-      },
-    },
-    // The commit runs once the middleware chain has settled, before the response: save() only
-    // records in-place changes and asks for the TTL to be pushed forward, as koa-session's forced save does.
-    save: method((cb) => callbackOrPromise(() => (props.flush(), engine.touch(open), host.use()), cb)),
-    regenerate: method((cb) => callbackOrPromise(() => (s.renew(), host.use()), cb)),
-    manuallyCommit: method(() => host.commit()),
-    toJSON: method(data),
-    [inspect.custom as unknown as string]: method(data),
-  };
-  return { session: view(props, members, 'koa-session'), props };
+  const props = new Properties(host.open, host.use);
+  return { session: view(props, MEMBERS, { host, props }, 'koa-session'), props };
 }

@@ -9,15 +9,13 @@
  */
 import type { OpenSession } from '../adapter';
 
-/** Members of a view that are not session values. */
-export type Members = Record<string, { get(): unknown; set?(value: unknown): void }>;
 
 /** The per-request state under a view: values decoded so far, and whether the view is still live. */
 export class Properties {
-  /** Values decoded (or assigned) this request: each key is parsed at most once. */
-  private readonly decoded = new Map<string, unknown>();
+  /** Values decoded (or assigned) this request: each key is parsed at most once. Made on first use. */
+  private decoded: Map<string, unknown> | null = null;
   /** Keys whose value is an object handed out: its JSON is compared at commit. */
-  private readonly mutable = new Set<string>();
+  private mutable: Set<string> | null = null;
   /** After express-session's regenerate: the old object keeps showing the old values, detached. */
   private detached: Map<string, unknown> | null = null;
 
@@ -29,7 +27,7 @@ export class Properties {
 
   get(key: string): unknown {
     if (this.detached !== null) return this.detached.get(key);
-    if (this.decoded.has(key)) return this.decoded.get(key);
+    if (this.decoded?.has(key)) return this.decoded.get(key);
     const json = this.open.raw(key);
     if (json === undefined) return undefined;
     const value: unknown = JSON.parse(json);
@@ -44,8 +42,8 @@ export class Properties {
     }
     const json = encode(key, value);
     this.open.setRaw(key, json);
-    this.decoded.delete(key);
-    this.mutable.delete(key);
+    this.decoded?.delete(key);
+    this.mutable?.delete(key);
     if (json !== undefined) this.remember(key, value);
   }
 
@@ -64,8 +62,8 @@ export class Properties {
 
   /** Writes what in-place mutations did to the objects handed out, as per-key changes. */
   flush(): void {
-    if (this.detached !== null) return;
-    for (const key of this.mutable) this.open.setRaw(key, encode(key, this.decoded.get(key)));
+    if (this.detached !== null || this.mutable === null) return;
+    for (const key of this.mutable) this.open.setRaw(key, encode(key, this.decoded!.get(key)));
   }
 
   /** Freezes this view on the values it shows now; it no longer reads or writes the session. */
@@ -79,14 +77,14 @@ export class Properties {
 
   /** Forgets what was decoded (after a reload, the session is what the store has). */
   reset(): void {
-    this.decoded.clear();
-    this.mutable.clear();
+    this.decoded = null;
+    this.mutable = null;
   }
 
   private remember(key: string, value: unknown): void {
-    this.decoded.set(key, value);
+    (this.decoded ??= new Map()).set(key, value);
     if (typeof value === 'object' && value !== null) {
-      this.mutable.add(key);
+      (this.mutable ??= new Set()).add(key);
       this.onUse();
     }
   }
@@ -101,42 +99,59 @@ function encode(key: string, value: unknown): string | undefined {
   }
 }
 
+/** Members of a view that are not session values: read (and maybe set) from the view's own state. */
+export type Members<S> = Record<string, { get(state: S): unknown; set?(state: S, value: unknown): void }>;
+
+/** What a view's Proxy stands on: one plain object per request (the traps are shared by every view). */
+interface Target<S> {
+  props: Properties;
+  state: S;
+  members: Members<S>;
+  library: string;
+}
+
+const own = Object.prototype.hasOwnProperty;
+const reserved = (t: Target<unknown>, key: string | symbol): key is string => typeof key === 'string' && own.call(t.members, key);
+
+/** The traps, one object for every view: per request only the target and the Proxy are made. */
+const traps: ProxyHandler<Target<unknown>> = {
+  get: (t, key) => (reserved(t, key) ? t.members[key]!.get(t.state) : typeof key === 'string' ? t.props.get(key) : undefined),
+  set(t, key, value) {
+    if (typeof key !== 'string') return false;
+    if (!reserved(t, key)) {
+      t.props.set(key, value);
+      return true;
+    }
+    const setter = t.members[key]!.set;
+    if (!setter) throw new TypeError(`req.session.${key} is part of the ${t.library} API and cannot be assigned`);
+    setter(t.state, value);
+    return true;
+  },
+  deleteProperty(t, key) {
+    if (reserved(t, key)) throw new TypeError(`req.session.${key} is part of the ${t.library} API and cannot be deleted`);
+    if (typeof key === 'string') t.props.delete(key);
+    return true;
+  },
+  has: (t, key) => reserved(t, key) || (typeof key === 'string' && t.props.has(key)),
+  ownKeys: (t) => t.props.keys(),
+  getOwnPropertyDescriptor(t, key) {
+    if (typeof key !== 'string' || reserved(t, key) || !t.props.has(key)) return undefined;
+    return { value: t.props.get(key), writable: true, enumerable: true, configurable: true };
+  },
+  defineProperty(t, key, descriptor) {
+    if (typeof key !== 'string' || reserved(t, key) || !('value' in descriptor)) return false;
+    t.props.set(key, descriptor.value);
+    return true;
+  },
+};
+
 /**
- * A Proxy that shows `props` as plain properties and `members` as the view's own API. Assigning a
- * member without a setter throws a TypeError naming it: `id`, `cookie` and the methods are not data.
+ * A Proxy that shows `props` as plain properties and `members` (a table shared by every view of a
+ * kind) as the view's own API. Assigning a member without a setter throws a TypeError naming it:
+ * `id`, `cookie` and the methods are not data.
  */
-export function view(props: Properties, members: Members, library: string): Record<string, unknown> {
-  const reserved = (key: string | symbol): key is string => typeof key === 'string' && Object.prototype.hasOwnProperty.call(members, key);
-  return new Proxy(Object.create(null) as Record<string, unknown>, {
-    get: (_t, key) => (reserved(key) ? members[key]!.get() : typeof key === 'string' ? props.get(key) : undefined),
-    set(_t, key, value) {
-      if (typeof key !== 'string') return false;
-      if (reserved(key)) {
-        const setter = members[key]!.set;
-        if (!setter) throw new TypeError(`req.session.${key} is part of the ${library} API and cannot be assigned`);
-        setter(value);
-      } else {
-        props.set(key, value);
-      }
-      return true;
-    },
-    deleteProperty(_t, key) {
-      if (reserved(key)) throw new TypeError(`req.session.${key} is part of the ${library} API and cannot be deleted`);
-      if (typeof key === 'string') props.delete(key);
-      return true;
-    },
-    has: (_t, key) => reserved(key) || (typeof key === 'string' && props.has(key)),
-    ownKeys: () => props.keys(),
-    getOwnPropertyDescriptor(_t, key) {
-      if (typeof key !== 'string' || reserved(key) || !props.has(key)) return undefined;
-      return { value: props.get(key), writable: true, enumerable: true, configurable: true };
-    },
-    defineProperty(_t, key, descriptor) {
-      if (typeof key !== 'string' || reserved(key) || !('value' in descriptor)) return false;
-      props.set(key, descriptor.value);
-      return true;
-    },
-  });
+export function view<S>(props: Properties, members: Members<S>, state: S, library: string): Record<string, unknown> {
+  return new Proxy({ props, state, members, library } as Target<unknown>, traps) as unknown as Record<string, unknown>;
 }
 
 /** Node-style: `fn(cb)` calls back on a later tick; `fn()` returns a promise. */
