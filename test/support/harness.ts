@@ -17,6 +17,9 @@ import { withSession } from './node-http-adapter';
 const express4 = require('express4') as typeof express5;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Koa2 = require('koa2') as typeof Koa3;
+// Fastify 4 at run time; typed as Fastify 5 (the routes and hooks used here are the same in both).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Fastify4 = require('fastify4') as typeof Fastify;
 
 export interface RouteResult {
   status: number;
@@ -205,28 +208,33 @@ export function fastifyListener(app: ReturnType<typeof Fastify>): RequestListene
   };
 }
 
-/** Fastify 5 through latchkey/fastify: the same routes, errors answered by setErrorHandler like the others' error paths. */
-export const fastifyFramework: Framework = {
-  name: 'fastify 5',
-  app(options, setup) {
-    const app = Fastify();
-    setup?.(app);
-    app.register(fastifySession, options);
-    app.setErrorHandler((err, _request, reply) => {
-      const { status, body } = errorBody(err);
-      return reply.code(status).send(body);
-    });
-    app.all('/*', async (request, reply) => {
-      const url = new URL(request.url, 'http://x');
-      const r = await handle(request.session, url.pathname, url.searchParams);
-      return reply.code(r.status).type('application/json').send(JSON.stringify(r.body));
-    });
-    return fastifyListener(app);
-  },
-};
+/** Fastify through latchkey/fastify: the same routes, errors answered by setErrorHandler like the others' error paths. */
+function fastifyFramework(name: string, lib: typeof Fastify): Framework {
+  return {
+    name,
+    app(options, setup) {
+      const app = lib();
+      setup?.(app);
+      app.register(fastifySession, options);
+      app.setErrorHandler((err, _request, reply) => {
+        const { status, body } = errorBody(err);
+        return reply.code(status).send(body);
+      });
+      app.all('/*', async (request, reply) => {
+        const url = new URL(request.url, 'http://x');
+        const r = await handle(request.session, url.pathname, url.searchParams);
+        return reply.code(r.status).type('application/json').send(JSON.stringify(r.body));
+      });
+      return fastifyListener(app);
+    },
+  };
+}
+
+export const fastify5Framework = fastifyFramework('fastify 5', Fastify);
+export const fastify4Framework = fastifyFramework('fastify 4', Fastify4);
 
 /** Every framework the shared scenario table runs against. */
-export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework, nodeHttpFramework, fastifyFramework];
+export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework, nodeHttpFramework, fastify5Framework, fastify4Framework];
 
 export const SECRET = 'a-test-secret-that-is-long-enough-0001';
 export const OLD_SECRET = 'an-older-secret-that-is-long-enough-02';
