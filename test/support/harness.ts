@@ -9,7 +9,7 @@ import type { Session, SessionOptions } from 'latchkey';
 import { session as expressSession } from 'latchkey/express';
 import { session as koaSession } from 'latchkey/koa';
 import Koa3 from 'koa';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { session as fastifySession } from 'latchkey/fastify';
 import { withSession } from './node-http-adapter';
 
@@ -197,8 +197,8 @@ export const nodeHttpFramework: Framework = {
  * A Fastify app as a request listener: requests wait for `ready()` (plugins load asynchronously),
  * then go to the app's own routing. A plugin that fails to load (a ConfigError) answers 500 with it.
  */
-export function fastifyListener(app: ReturnType<typeof Fastify>): RequestListener {
-  const ready = app.ready();
+export function fastifyListener(app: FastifyInstance): RequestListener {
+  const ready = Promise.resolve(app.ready());
   ready.catch(() => {}); // reported per request below
   return (req, res) => {
     ready.then(
