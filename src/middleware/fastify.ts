@@ -1,20 +1,16 @@
 /**
- * `latchkey/fastify`: the Fastify 5 adapter, on `latchkey/adapter` alone. A plugin that is not
- * encapsulated, so every route of the app, in any child plugin, sees `request.session`. The
+ * `latchkey/fastify`: the Fastify 5 adapter (Fastify 4 unchanged), on `latchkey/adapter` alone. A
+ * plugin that is not encapsulated: every route, in any child plugin, sees `request.session`. The
  * session opens in `onRequest`; the commit runs in `onSend`, which Fastify awaits before it writes
- * the head, whatever the payload (string, object, Buffer, stream, empty, redirect, 304, HEAD). A
- * reply that bypasses `onSend` (`reply.hijack()`, writes to `reply.raw`) has what the request
- * changed saved at `onResponse`, under the key the client holds.
+ * the head, whatever the payload (string, object, Buffer, stream, empty, redirect, 304, HEAD). What
+ * a reply that bypasses `onSend` (`reply.hijack()`, `reply.raw`) changed is saved at `onResponse`.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { type FinishHeaders, type OpenSession, type Session, SessionEngine, type SessionOptions } from '../adapter';
+import { type OpenSession, type Session, SessionEngine, type SessionOptions } from '../adapter';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /**
-     * The request's session (latchkey). Values are typed by `SessionData`, which you augment:
-     * `declare module 'latchkey' { interface SessionData { userId: string } }`.
-     */
+    /** The request's session (latchkey), typed by `SessionData`: `declare module 'latchkey' { interface SessionData { … } }`. */
     session: Session;
   }
 }
@@ -23,13 +19,18 @@ const kOpen = Symbol('latchkey.open');
 type Held = FastifyRequest & { [kOpen]: OpenSession | null };
 
 /**
- * A shim for @fastify/passport only, not part of the handle's API (not in its type): it calls
- * `data()` (@fastify/secure-session's) when there is no `regenerate()` (@fastify/session's), and
- * renews the session at login and logout only through `regenerate`. Both in terms of the handle.
+ * For @fastify/passport only, not the handle's API (not in its type, not enumerable): it renews the
+ * session at login and logout only through @fastify/session's `regenerate(keep?)`, and without it
+ * calls @fastify/secure-session's `data()`. Both are written with the handle's own methods.
  */
 const PASSPORT: PropertyDescriptorMap = {
-  regenerate: { value(this: Session, keep: string[] = []) { for (const k of this.keys()) if (!keep.includes(k)) this.remove(k); this.renew(); return Promise.resolve(); } },
-  data: { value(this: Session) { return Object.fromEntries(this.entries()); } },
+  regenerate: {
+    async value(this: Session, keep: string[] = []) {
+      for (const k of this.keys()) if (!keep.includes(k)) this.remove(k);
+      this.renew();
+    },
+  },
+  data: { value: function data(this: Session) { return Object.fromEntries(this.entries()); } },
 };
 
 // Async, so that a ConfigError from the engine rejects `await app.register(…)` and `app.ready()`.
@@ -39,9 +40,8 @@ async function latchkeySession(app: FastifyInstance, options: SessionOptions): P
   app.decorateRequest(kOpen, null);
 
   app.addHook('onRequest', (request, reply, next) => {
-    // `request.protocol` is 'https' behind a trusted proxy too (Fastify's trustProxy).
+    // 'https' behind a trusted proxy too (trustProxy). No cookie that verifies: opened at once, no tick.
     const opened = engine.open(request.headers.cookie, request.protocol === 'https');
-    // No cookie (or none that verifies) opens at once: no extra tick on that path.
     if (opened instanceof Promise) opened.then((open) => attach(request, reply, open, next), next);
     else attach(request, reply, opened, next);
   });
@@ -52,10 +52,11 @@ async function latchkeySession(app: FastifyInstance, options: SessionOptions): P
     if (!finished) return next(null, payload);
     finished.then(
       (headers) => {
-        if (headers) apply(reply, headers);
+        // Our Set-Cookie is appended (the reply's other cookies stay); the other headers replace theirs.
+        if (headers) reply.header('set-cookie', headers.setCookie).headers(headers.set);
         next(null, payload);
       },
-      // To Fastify's error handler (setErrorHandler), with err.statusCode 503 for an unavailable store.
+      // To Fastify's error handler (setErrorHandler), err.statusCode 503 for an unavailable store.
       (err: Error & { headers?: Record<string, string> }) => {
         if (err.headers) reply.headers(err.headers);
         next(err);
@@ -63,7 +64,7 @@ async function latchkeySession(app: FastifyInstance, options: SessionOptions): P
     );
   });
 
-  // The head left without onSend (hijacked or raw): saved as a late change, nothing sent; a no-op otherwise.
+  // The head left without onSend (hijacked or raw): saved as a late change, nothing sent; else a no-op.
   app.addHook('onResponse', (request, reply, next) => {
     const open = (request as Held)[kOpen];
     if (open) engine.finish(open, { status: reply.statusCode, headSent: true });
@@ -78,15 +79,9 @@ function attach(request: FastifyRequest, reply: FastifyReply, open: OpenSession,
   next();
 }
 
-/** Our Set-Cookie is appended (the reply's other cookies stay); the other headers replace theirs. */
-function apply(reply: FastifyReply, headers: FinishHeaders): void {
-  reply.header('set-cookie', headers.setCookie);
-  for (const [name, value] of Object.entries(headers.set)) reply.header(name, value);
-}
-
 /**
- * Session plugin for Fastify 5: `app.register(session, { secret })`. Not encapsulated (the
- * documented `skip-override`, as fastify-plugin sets it), so register it once, at the root.
+ * Session plugin for Fastify: `app.register(session, { secret })`, once, at the root. Not
+ * encapsulated: the documented `skip-override` (what fastify-plugin sets), without the dependency.
  * @throws ConfigError for invalid or unknown options, when the plugin is registered.
  */
 export const session: FastifyPluginAsync<SessionOptions> = Object.assign(latchkeySession, {
@@ -97,6 +92,5 @@ export const session: FastifyPluginAsync<SessionOptions> = Object.assign(latchke
 export default session;
 
 export type { SessionOptions };
-// From '../index' (not '../engine/session'), so a program that imports only this entry point
-// also loads latchkey's main declaration file: `declare module 'latchkey' { … }` needs it in the program.
+// From '../index', so a program importing only this entry point loads latchkey's main declaration file (augmentations).
 export type { Session, SessionData } from '../index';
