@@ -1,13 +1,15 @@
 /**
  * The packaged build, as users load it: `require` and `import` of every entry point
- * (run by `npm test` after `npm run build`), and both examples walked end to end.
+ * (run by `npm test` after `npm run build`), and every example walked end to end.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RequestListener } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import request from 'supertest';
 import { Jar } from './support/cookies';
+import { fastifyListener } from './support/harness';
 
 const root = join(__dirname, '..');
 const built = existsSync(join(root, 'dist', 'index.js'));
@@ -24,17 +26,18 @@ describe('the built package', () => {
   it('loads with require', () => {
     const out = node(['-e', `
       const l = require('latchkey'); const e = require('latchkey/express'); const t = require('latchkey/testing');
-      const k = require('latchkey/koa');
-      console.log([typeof l.MemoryStore, typeof l.SessionError, typeof e.session, typeof t.runStoreConformance, typeof k.session].join(','));`]);
-    expect(out.trim()).toBe('function,function,function,function,function');
+      const k = require('latchkey/koa'); const f = require('latchkey/fastify');
+      console.log([typeof l.MemoryStore, typeof l.SessionError, typeof e.session, typeof t.runStoreConformance, typeof k.session, typeof f.session].join(','));`]);
+    expect(out.trim()).toBe('function,function,function,function,function,function');
   });
 
   it('loads with import, named exports included', () => {
     const out = node(['--input-type=module', '-e', `
       import { MemoryStore, ConfigError } from 'latchkey'; import { session } from 'latchkey/express';
       import { runStoreConformance } from 'latchkey/testing'; import { session as koa } from 'latchkey/koa';
-      console.log([typeof MemoryStore, typeof ConfigError, typeof session, typeof runStoreConformance, typeof koa].join(','));`]);
-    expect(out.trim()).toBe('function,function,function,function,function');
+      import fastify, { session as fastifyNamed } from 'latchkey/fastify';
+      console.log([typeof MemoryStore, typeof ConfigError, typeof session, typeof runStoreConformance, typeof koa, fastify === fastifyNamed && typeof fastify].join(','));`]);
+    expect(out.trim()).toBe('function,function,function,function,function,function');
   });
 });
 
@@ -42,6 +45,7 @@ describe('the built package', () => {
 const examples: [string, () => RequestListener][] = [
   ['examples/express-app', () => (require('../examples/express-app/app') as { createApp: () => RequestListener }).createApp()],
   ['examples/koa-app', () => (require('../examples/koa-app/app') as { createApp: () => { callback(): RequestListener } }).createApp().callback()],
+  ['examples/fastify-app', () => fastifyListener((require('../examples/fastify-app/app') as { createApp: () => FastifyInstance }).createApp())],
 ];
 
 /** Builds an app with REDIS_URL and DATABASE_URL unset: with them, the example would open a client nobody closes. */
