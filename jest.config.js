@@ -10,6 +10,7 @@ module.exports = {
     '^latchkey/koa$': '<rootDir>/src/middleware/koa.ts',
     '^latchkey/express-session$': '<rootDir>/src/middleware/express-session.ts',
     '^latchkey/koa-session$': '<rootDir>/src/middleware/koa-session.ts',
+    '^latchkey/fastify$': '<rootDir>/src/middleware/fastify.ts',
     '^latchkey/redis$': '<rootDir>/src/store/redis.ts',
     '^latchkey/postgres$': '<rootDir>/src/store/postgres.ts',
     '^latchkey/testing$': '<rootDir>/src/store/conformance.ts',

@@ -1,6 +1,6 @@
 // @ts-check
 // `npm run bench [-- --quick] [-- --rounds N --duration MS --only substring]`
-// latchkey side by side with express-session (+ connect-redis) and koa-session, in one run on one
+// latchkey side by side with express-session (+ connect-redis), koa-session and @fastify/session, in one run on one
 // machine: each target in its own process, the load generator (bench/load.js) in another, loopback only,
 // the target order alternating between rounds, medians over rounds. Then memory per session (bench/memory.js).
 // Writes bench/RESULTS.md and bench/ratios.svg, and prints the table.

@@ -50,13 +50,13 @@ const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
  */
 
 /**
- * How a route reads and writes `n`. The holder is an Express request or a Koa context carrying
- * whichever session library the target mounted; their static types say latchkey's (its adapters
- * augment them), so only the accessor pair knows the real shape.
+ * How a route reads and writes `n`. The holder is an Express request, a Koa context or a Fastify
+ * request carrying whichever session library the target mounted; their static types say latchkey's
+ * (its adapters augment them), so only the accessor pair knows the real shape.
  * @typedef {{ get(holder: any): number | undefined, set(holder: any, n: number): void }} Access
  */
 
-/** @type {Access} */
+/** @type {Access} latchkey's handle, and @fastify/session's object (which has get() and set() too). */
 const latchkeyAccess = {
   get: (holder) => /** @type {number | undefined} */ (holder.session.get('n')),
   set: (holder, n) => holder.session.set('n', n),
@@ -136,6 +136,40 @@ function koaApp(access, setup = () => []) {
 }
 
 /**
+ * The four routes on Fastify, after `register` has put a session plugin on the app. Fastify hands
+ * its request listener to `serverFactory`; it routes once `ready()` has loaded the plugins.
+ * @param {Access} access
+ * @param {(app: import('fastify').FastifyInstance) => void} register
+ * @returns {Promise<http.RequestListener>}
+ */
+async function fastifyApp(access, register = () => {}) {
+  const Fastify = require('fastify');
+  /** @type {http.RequestListener | undefined} */
+  let listener;
+  const app = Fastify({
+    serverFactory: (handler) => {
+      listener = handler;
+      return http.createServer(handler);
+    },
+  });
+  register(app);
+  app.get('/anon', async () => 'ok');
+  app.get('/read', async (request) => String(access.get(request) ?? 0));
+  app.get('/write', async (request) => {
+    const n = (access.get(request) ?? 0) + 1;
+    access.set(request, n);
+    return String(n);
+  });
+  app.get('/new', async (request) => {
+    access.set(request, 1);
+    return '1';
+  });
+  await app.ready();
+  if (!listener) throw new Error('fastify did not call serverFactory');
+  return listener;
+}
+
+/**
  * latchkey's stores, by the name after the colon.
  * @type {Record<string, { needs: string[], create(ctx: BuildContext): import('latchkey').SessionStore }>}
  */
@@ -168,7 +202,7 @@ const LATCHKEY_STORES = {
 const ready = [];
 
 /**
- * A table name of a target's own, from its key prefix: run.js drops it afterwards (bench_<kind>_<prefix>).
+* A table name of a target's own, from its key prefix: run.js drops it afterwards (bench_<kind>_<prefix>).
  * @param {string} keyPrefix @param {string} kind
  */
 function pgTable(keyPrefix, kind) {
@@ -178,7 +212,7 @@ function pgTable(keyPrefix, kind) {
 /**
  * A latchkey target: `framework` × one of LATCHKEY_STORES; `express-session` is the drop-in
  * (latchkey/express-session: req.session as a plain object) on Express.
- * @param {'express' | 'koa' | 'express-session'} framework
+ * @param {'express' | 'koa' | 'fastify' | 'express-session'} framework
  * @param {keyof typeof LATCHKEY_STORES} storeName
  * @param {Target['bars']} [bars]
  * @returns {Target}
@@ -195,13 +229,12 @@ function latchkeyTarget(framework, storeName, bars) {
     packages: [dropIn ? 'express' : framework, ...(storeName === 'redis' ? ['ioredis'] : storeName === 'postgres' ? ['pg'] : [])],
     ...(bars ? { bars } : {}),
     build: (ctx) => {
-      if (dropIn) {
-        // Persistent cookies, as the express-session rows are measured (cookie.maxAge one day).
-        return expressApp(plainAccess, require('latchkey/express-session').session({ secret: SECRET, store: store.create(ctx), cookie: { maxAge: DAY_MS } }));
-      }
-      return framework === 'express'
-        ? expressApp(latchkeyAccess, require('latchkey/express').session({ secret: SECRET, store: store.create(ctx) }))
-        : koaApp(latchkeyAccess, () => [require('latchkey/koa').session({ secret: SECRET, store: store.create(ctx) })]);
+      const options = { secret: SECRET, store: store.create(ctx) };
+      // The drop-in with persistent cookies, as the express-session rows are measured (cookie.maxAge one day).
+      if (dropIn) return expressApp(plainAccess, require('latchkey/express-session').session({ ...options, cookie: { maxAge: DAY_MS } }));
+      if (framework === 'express') return expressApp(latchkeyAccess, require('latchkey/express').session(options));
+      if (framework === 'koa') return koaApp(latchkeyAccess, () => [require('latchkey/koa').session(options)]);
+      return fastifyApp(latchkeyAccess, (app) => app.register(require('latchkey/fastify').session, options));
     },
   };
 }
@@ -290,6 +323,49 @@ function koaSessionTarget(storeName) {
 }
 
 /**
+ * @fastify/session (+ @fastify/cookie), with its default store (a Map that never evicts) or with
+ * connect-redis (an express-session store, which @fastify/session accepts) on the `redis` client.
+ * Its cheapest configuration, and latchkey's semantics: `saveUninitialized: false` (a request that
+ * never touches the session stores nothing) and `rolling: false` (a read writes nothing; its default,
+ * true, saves the whole session on every response). `cookie.secure: false`: its default, true, never
+ * sets the cookie over plain HTTP. The session is read and written with its get() and set().
+ * @param {'memory' | 'connect-redis'} storeName
+ * @returns {Target}
+ */
+function fastifySessionTarget(storeName) {
+  return {
+    framework: 'fastify',
+    cookie: 'sessionId',
+    redis: storeName === 'connect-redis',
+    packages: ['fastify', '@fastify/session', '@fastify/cookie', ...(storeName === 'connect-redis' ? ['connect-redis', 'redis'] : [])],
+    build(ctx) {
+      // By a computed name, so the type check does not load @fastify/session's declarations: they
+      // give FastifyRequest a `session` of their own, which clashes with latchkey/fastify's.
+      const fastifySession = require(['@fastify', 'session'].join('/'));
+      let store;
+      if (storeName === 'connect-redis') {
+        const { createClient } = require('redis');
+        const { RedisStore } = require('connect-redis');
+        const client = createClient({ url: ctx.redisUrl });
+        client.connect().catch((err) => {
+          console.error(err);
+          process.exit(1);
+        });
+        store = new RedisStore({ client, prefix: ctx.keyPrefix });
+      } else {
+        store = new fastifySession.MemoryStore();
+        const map = /** @type {Map<string, unknown>} */ (store.store);
+        ctx.countSessions(() => map.size);
+      }
+      return fastifyApp(latchkeyAccess, (app) => {
+        app.register(require('@fastify/cookie'));
+        app.register(fastifySession, { secret: SECRET, store, cookie: { secure: false }, saveUninitialized: false, rolling: false });
+      });
+    },
+  };
+}
+
+/**
  * Every target, in the order run.js measures them. The bare ones (cookie null) are the references.
  * @type {Record<string, Target>}
  */
@@ -297,6 +373,7 @@ const TARGETS = {
   'node-http': { framework: 'node-http', cookie: null, build: () => plainRoutes },
   express: { framework: 'express', cookie: null, packages: ['express'], build: () => expressApp(noAccess) },
   koa: { framework: 'koa', cookie: null, packages: ['koa'], build: () => koaApp(noAccess) },
+  fastify: { framework: 'fastify', cookie: null, packages: ['fastify'], build: () => fastifyApp(noAccess) },
   'latchkey-express:memory': latchkeyTarget('express', 'memory', { anon: 0.97, read: 0.9, write: 0.8, new: 0.8 }),
   'latchkey-express:redis': latchkeyTarget('express', 'redis', { anon: 0.97, read: 0.85, write: 0.7, new: 0.7 }),
   'latchkey-express:cookie': latchkeyTarget('express', 'cookie'),
@@ -311,6 +388,10 @@ const TARGETS = {
   'latchkey-express-session:redis': latchkeyTarget('express-session', 'redis'),
   'latchkey-express:postgres': latchkeyTarget('express', 'postgres'),
   'express-session:connect-pg-simple': expressSessionTarget('connect-pg-simple'),
+  'latchkey-fastify:memory': latchkeyTarget('fastify', 'memory'),
+  'latchkey-fastify:redis': latchkeyTarget('fastify', 'redis'),
+  'fastify-session:memory': fastifySessionTarget('memory'),
+  'fastify-session:connect-redis': fastifySessionTarget('connect-redis'),
 };
 
 /**

@@ -40,7 +40,7 @@ const FLAGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-b
 const examples: { dir: string; cookie: string }[] = [
   { dir: 'express-app', cookie: 'connect.sid' },
   { dir: 'koa-app', cookie: 'sid' },
-  // { dir: 'fastify-app', cookie: 'sid' },   // examples/fastify-app goes here when it lands: the same walk
+  { dir: 'fastify-app', cookie: 'sid' },
 ];
 const stores = ['MemoryStore', 'RedisStore'] as const;
 type StoreName = (typeof stores)[number];

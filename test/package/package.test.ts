@@ -4,7 +4,7 @@
  *  - every entry point in package.json `exports` loaded with `require` and with `import`;
  *  - small TypeScript consumer projects compiled by this repository's tsc under each supported
  *    moduleResolution, with the README's `declare module 'latchkey'` augmentation as the README
- *    writes it: the README's code compiles, and a wrong type is an error (Express and Koa).
+ *    writes it: the README's code compiles, and a wrong type is an error (Express, Koa and Fastify).
  *
  * Offline: the tarball's own dependencies (cookie, cookie-signature: the production part of
  * package-lock.json) are installed by `npm install --offline --install-links` from this
@@ -61,6 +61,7 @@ function tsBlockAfter(heading: string): string {
 }
 const expressSnippet = tsBlockAfter('## Use');
 const koaSnippet = tsBlockAfter('### Koa');
+const fastifySnippet = tsBlockAfter('### Fastify');
 const augmentation = /^declare module 'latchkey' \{\n[\s\S]*?^\}\n/m.exec(expressSnippet)?.[0];
 
 /** The one name the README's snippet uses without defining it: the application's own. */
@@ -88,6 +89,16 @@ const wrong = {
     '}',
     '',
   ].join('\n'),
+  fastify: [
+    "import type { FastifyRequest } from 'fastify';",
+    '',
+    'export function wrong(request: FastifyRequest): void {',
+    "  request.session.set('userId', 42);",
+    "  const n: number | undefined = request.session.get('userId');",
+    '  void n;',
+    '}',
+    '',
+  ].join('\n'),
 };
 /** What tsc must say about them: the set() argument, then the get() result. */
 const expectedWrong = ['wrong.ts(4): TS2345', 'wrong.ts(5): TS2322'];
@@ -104,7 +115,7 @@ const modes: Mode[] = [
   { name: 'node16', type: 'module', compilerOptions: { module: 'node16', moduleResolution: 'node16' } },
   { name: 'node10', type: 'commonjs', compilerOptions: { module: 'commonjs', moduleResolution: 'node10' } },
 ];
-const frameworks = ['express', 'koa'] as const;
+const frameworks = ['express', 'koa', 'fastify'] as const;
 
 // --- one pack, one install ----------------------------------------------------------------------
 
@@ -255,6 +266,7 @@ describe('TypeScript consumers, with the README augmentation as written', () => 
 
   beforeAll(async () => {
     if (augmentation === undefined) throw new Error("README.md's Use example has no `declare module 'latchkey' { … }` block");
+    if (fastifySnippet === undefined) throw new Error('README.md has no ts block after "### Fastify"');
     const tasks: (() => Promise<void>)[] = [];
     // The slowest first (it checks every declaration file, @types/node's included).
     const libcheck = join(consumer, 'ts', 'libcheck');
@@ -274,7 +286,7 @@ describe('TypeScript consumers, with the README augmentation as written', () => 
         mkdirSync(dir, { recursive: true });
         writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `ts-${mode.name}-${fw}`, private: true, type: mode.type }));
         // Express: the README's Use example as it is. Koa: its Koa example, plus the same augmentation.
-        writeFileSync(join(dir, 'app.ts'), fw === 'express' ? expressSnippet : `${koaSnippet}\n${augmentation}`);
+        writeFileSync(join(dir, 'app.ts'), fw === 'express' ? expressSnippet : `${fw === 'koa' ? koaSnippet : fastifySnippet}\n${augmentation}`);
         writeFileSync(join(dir, 'globals.d.ts'), globalsDts);
         writeFileSync(join(dir, 'wrong.ts'), wrong[fw]);
         const compilerOptions = {

@@ -8,7 +8,7 @@ import { Cluster, Redis } from 'ioredis';
 import { CachingStore, CookieStore, MemoryCache, MemoryStore, type SessionStore } from 'latchkey';
 import { RedisStore } from 'latchkey/redis';
 import { runStoreConformance } from 'latchkey/testing';
-import { express5Framework, type Framework, koa3Framework, nodeHttpFramework } from '../support/harness';
+import { express5Framework, fastify5Framework, type Framework, koa3Framework, nodeHttpFramework } from '../support/harness';
 import { RedisCluster, REDIS_URL } from '../support/redis-server';
 import { describeScenarios } from '../support/scenarios';
 import { PostgresStore } from 'latchkey/postgres';
@@ -107,7 +107,7 @@ export const redisClusterSuite: StoreSuite = {
   label: 'RedisStore on a Cluster',
   make: () => clusterStores.make(),
   cleanup: (store) => clusterStores.cleanup(store),
-  frameworks: [express5Framework, koa3Framework, nodeHttpFramework],
+  frameworks: [express5Framework, koa3Framework, nodeHttpFramework, fastify5Framework],
   async start() {
     cluster = await RedisCluster.start();
     const client = new Cluster(cluster.startupNodes, { redisOptions: { commandTimeout: 2000, maxRetriesPerRequest: 1 } });

@@ -9,12 +9,17 @@ import type { Session, SessionOptions } from 'latchkey';
 import { session as expressSession } from 'latchkey/express';
 import { session as koaSession } from 'latchkey/koa';
 import Koa3 from 'koa';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { session as fastifySession } from 'latchkey/fastify';
 import { withSession } from './node-http-adapter';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const express4 = require('express4') as typeof express5;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const Koa2 = require('koa2') as typeof Koa3;
+// Fastify 4 at run time; typed as Fastify 5 (the routes and hooks used here are the same in both).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Fastify4 = require('fastify4') as typeof Fastify;
 
 export interface RouteResult {
   status: number;
@@ -188,8 +193,48 @@ export const nodeHttpFramework: Framework = {
   },
 };
 
+/**
+ * A Fastify app as a request listener: requests wait for `ready()` (plugins load asynchronously),
+ * then go to the app's own routing. A plugin that fails to load (a ConfigError) answers 500 with it.
+ */
+export function fastifyListener(app: FastifyInstance): RequestListener {
+  const ready = Promise.resolve(app.ready());
+  ready.catch(() => {}); // reported per request below
+  return (req, res) => {
+    ready.then(
+      () => app.routing(req, res),
+      (err: Error) => res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err.message })),
+    );
+  };
+}
+
+/** Fastify through latchkey/fastify: the same routes, errors answered by setErrorHandler like the others' error paths. */
+function fastifyFramework(name: string, lib: typeof Fastify): Framework {
+  return {
+    name,
+    app(options, setup) {
+      const app = lib();
+      setup?.(app);
+      app.register(fastifySession, options);
+      app.setErrorHandler((err, _request, reply) => {
+        const { status, body } = errorBody(err);
+        return reply.code(status).send(body);
+      });
+      app.all('/*', async (request, reply) => {
+        const url = new URL(request.url, 'http://x');
+        const r = await handle(request.session, url.pathname, url.searchParams);
+        return reply.code(r.status).type('application/json').send(JSON.stringify(r.body));
+      });
+      return fastifyListener(app);
+    },
+  };
+}
+
+export const fastify5Framework = fastifyFramework('fastify 5', Fastify);
+export const fastify4Framework = fastifyFramework('fastify 4', Fastify4);
+
 /** Every framework the shared scenario table runs against. */
-export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework, nodeHttpFramework];
+export const frameworks: Framework[] = [express5Framework, express4Framework, koa3Framework, koa2Framework, nodeHttpFramework, fastify5Framework, fastify4Framework];
 
 export const SECRET = 'a-test-secret-that-is-long-enough-0001';
 export const OLD_SECRET = 'an-older-secret-that-is-long-enough-02';
