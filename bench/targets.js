@@ -425,7 +425,7 @@ async function serve(name, port, redisUrl, keyPrefix) {
     // Counts every command an ioredis client sends (one per round trip: a script is one EVALSHA).
     ioredis() {
       const { Redis } = require('ioredis');
-      const client = new Redis(redisUrl, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+      const client = new Redis(redisUrl, { commandTimeout: 2000, maxRetriesPerRequest: 1, enableAutoPipelining: process.env.BENCH_AUTOPIPELINE === '1' });
       const send = client.sendCommand.bind(client);
       client.sendCommand = (command, stream) => {
         redisCommands++;

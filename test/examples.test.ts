@@ -79,7 +79,10 @@ const examples: Example[] = [
 ];
 
 it('walks every example under examples/ (a new one is added to `examples` here and in test/browser/examples.test.ts)', () => {
-  const dirs = readdirSync(join(root, 'examples'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => `examples/${d.name}`);
+  // Every directory with a server.js is an example; examples/shared holds what they share.
+  const dirs = readdirSync(join(root, 'examples'), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(root, 'examples', d.name, 'server.js')))
+    .map((d) => `examples/${d.name}`);
   expect(examples.map((e) => e.dir).sort()).toEqual(dirs.sort());
 });
 

@@ -5,7 +5,6 @@
  */
 import express from 'express';
 import type { RequestHandler } from 'express';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import passport from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
@@ -15,22 +14,13 @@ import { ConfigError, MemoryStore } from 'latchkey';
 import dropIn from 'latchkey/express-session';
 import { Jar, sessionCookie } from '../support/cookies';
 import { SECRET } from '../support/harness';
-import { REDIS_URL } from '../support/redis-server';
-import { RedisStores } from '../suites/stores';
+import { redisStoresPerTest } from '../suites/stores';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const expressSession = require('express-session') as (options: object) => RequestHandler;
 
 const NAME = 'connect.sid';
-const redis = new RedisStores('compat-express');
-beforeAll(() => {
-  redis.client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
-});
-const made: import('latchkey').SessionStore[] = [];
-afterEach(async () => {
-  for (const store of made.splice(0)) await redis.cleanup(store);
-});
-afterAll(() => redis.client.disconnect());
+const redisStore = redisStoresPerTest('compat-express');
 
 /** The session middlewares every scenario runs on. */
 const sessions: [string, (extra?: object) => RequestHandler][] = [
@@ -38,8 +28,7 @@ const sessions: [string, (extra?: object) => RequestHandler][] = [
   [
     'latchkey/express-session on RedisStore',
     (extra = {}) => {
-      const store = redis.make();
-      made.push(store);
+      const store = redisStore();
       return dropIn({ secret: SECRET, store, ...extra }) as RequestHandler;
     },
   ],

@@ -10,32 +10,24 @@
  * regenerate(keep?) and data(), which the Fastify adapter adds for it (src/middleware/fastify.ts).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { MemoryStore, type SessionStore } from 'latchkey';
 import { session } from 'latchkey/fastify';
 import { childServer, type ChildServer } from '../support/child-server';
 import { Jar } from '../support/cookies';
 import { fastifyListener, SECRET } from '../support/harness';
-import { REDIS_URL } from '../support/redis-server';
-import { RedisStores } from '../suites/stores';
+import { redisStoresPerTest } from '../suites/stores';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { passportApp } = require('../support/fastify-passport-app') as {
   passportApp: (lib: typeof Fastify, register: (app: FastifyInstance) => void, authenticatorOptions?: object) => FastifyInstance;
 };
 
-const redis = new RedisStores('compat-fastify');
-const made: SessionStore[] = [];
+const redisStore = redisStoresPerTest('compat-fastify');
 const children: ChildServer[] = [];
-beforeAll(() => {
-  redis.client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
-});
 afterEach(async () => {
-  for (const store of made.splice(0)) await redis.cleanup(store);
   for (const child of children.splice(0)) await child.stop();
 });
-afterAll(() => redis.client.disconnect());
 
 /** What supertest talks to: a listener in this process, or the URL of the reference's child process. */
 type Target = Parameters<typeof request>[0];
@@ -51,8 +43,7 @@ const sessions: [string, string, (authenticatorOptions?: object) => Promise<Targ
     'latchkey/fastify on RedisStore',
     'sid',
     async (o) => {
-      const store = redis.make();
-      made.push(store);
+      const store = redisStore();
       return fastifyListener(passportApp(Fastify, (app) => app.register(session, { secret: SECRET, store }), o));
     },
   ],

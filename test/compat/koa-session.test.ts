@@ -4,15 +4,13 @@
  * ctx.session = {…}, isNew, maxAge, length, populated, save, regenerate, manuallyCommit.
  */
 import Koa from 'koa';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { ConfigError, MemoryStore } from 'latchkey';
 import dropIn from 'latchkey/koa-session';
 import { CookieJar, sessionCookie } from '../support/cookies';
 import { SECRET } from '../support/harness';
-import { REDIS_URL } from '../support/redis-server';
-import { RedisStores } from '../suites/stores';
+import { redisStoresPerTest } from '../suites/stores';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const koaSession = require('koa-session') as { default: (options: object, app: Koa) => Koa.Middleware };
@@ -30,15 +28,7 @@ interface KoaPassportLike {
 }
 
 const NAME = 'koa.sess';
-const redis = new RedisStores('compat-koa');
-beforeAll(() => {
-  redis.client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
-});
-const made: import('latchkey').SessionStore[] = [];
-afterEach(async () => {
-  for (const store of made.splice(0)) await redis.cleanup(store);
-});
-afterAll(() => redis.client.disconnect());
+const redisStore = redisStoresPerTest('compat-koa');
 
 type Ctx = Omit<Koa.Context, 'session'> & { session: Record<string, any> | null; logout(): Promise<void>; isAuthenticated(): boolean };
 
@@ -47,8 +37,7 @@ const sessions: [string, (app: Koa, extra?: object) => Koa.Middleware][] = [
   [
     'latchkey/koa-session on RedisStore',
     (app, extra = {}) => {
-      const store = redis.make();
-      made.push(store);
+      const store = redisStore();
       return dropIn({ store, ...extra }, app);
     },
   ],

@@ -77,18 +77,9 @@ export async function statementsRun(pool: Pool, fn: () => Promise<unknown>): Pro
   return seen;
 }
 
-/** A port the OS just handed out on 127.0.0.1 (closed again, so the proxy can bind it later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../support/redis-server';
+
+export { freePort };
 
 /**
  * A TCP proxy on a loopback port in front of the test server. `close()` stops listening (new

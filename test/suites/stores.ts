@@ -70,6 +70,27 @@ export class RedisStores {
   }
 }
 
+/**
+ * RedisStores for one test file, each under its own prefix: opened before the file's tests, every
+ * store made during a test removed after it, the client closed at the end.
+ */
+export function redisStoresPerTest(label: string): () => RedisStore {
+  const stores = new RedisStores(label);
+  const made: SessionStore[] = [];
+  beforeAll(() => {
+    stores.client = new Redis(REDIS_URL, { commandTimeout: 2000, maxRetriesPerRequest: 1 });
+  });
+  afterEach(async () => {
+    for (const store of made.splice(0)) await stores.cleanup(store);
+  });
+  afterAll(() => stores.client.disconnect());
+  return () => {
+    const store = stores.make();
+    made.push(store);
+    return store;
+  };
+}
+
 const memory = () => new MemoryStore({ sweepIntervalMs: 0 });
 const memoryCache = () => new MemoryCache({ sweepIntervalMs: 0 });
 
