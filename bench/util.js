@@ -207,12 +207,21 @@ function portOf(url) {
  */
 async function startTarget(name, { redisUrl = '', keyPrefix = '', nodeFlags = [] } = {}) {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeFlags, path.join(__dirname, 'targets.js'), name, String(port), redisUrl, keyPrefix], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { pid, stop } = await startReady(`target ${name}`, [...nodeFlags, path.join(__dirname, 'targets.js'), name, String(port), redisUrl, keyPrefix]);
+  return { port, pid, stop };
+}
+
+/**
+ * Starts `node <args>` (stderr inherited) and waits for it to print "ready" (10 s at the most).
+ * @param {string} label what names the process in errors
+ * @param {string[]} args node's arguments: flags, the script, its arguments
+ * @returns {Promise<{ pid: number | undefined, stop: () => Promise<void> }>} stop: SIGTERM, resolved once it exited
+ */
+async function startReady(label, args) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SetupError(`target ${name} did not print "ready" within 10 s`)), 10_000);
+      const timer = setTimeout(() => reject(new SetupError(`${label} did not print "ready" within 10 s`)), 10_000);
       child.stdout.on('data', (d) => {
         if (String(d).includes('ready')) {
           clearTimeout(timer);
@@ -221,7 +230,7 @@ async function startTarget(name, { redisUrl = '', keyPrefix = '', nodeFlags = []
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new SetupError(`target ${name} exited with ${code} before it was ready`));
+        reject(new SetupError(`${label} exited with ${code} before it was ready`));
       });
     });
   } catch (err) {
@@ -229,7 +238,6 @@ async function startTarget(name, { redisUrl = '', keyPrefix = '', nodeFlags = []
     throw err;
   }
   return {
-    port,
     pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
@@ -371,6 +379,7 @@ module.exports = {
   removeKeys,
   runMain,
   sleep,
+  startReady,
   startRedis,
   startTarget,
   usedMemory,

@@ -1,10 +1,12 @@
 /**
  * Throwaway redis-server processes for tests: one on a free loopback port, or a 3-master
- * cluster. Started from the redis-server binary, stopped by pid, every wait bounded, temp dirs
- * removed. Nothing is written to disk (`--save '' --appendonly no`), so a restart starts empty.
+ * cluster (optionally with a replica per master, for failovers). Started from the redis-server
+ * binary, stopped by pid, every wait bounded, temp dirs removed. Nothing is written to disk
+ * (`--save '' --appendonly no`), so a restart starts empty, unless the server was started with
+ * `AOF_ALWAYS` (then a restart on the same port and dir loads every acknowledged write).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,17 @@ export async function commandsSent(client: { sendCommand: (...args: never[]) => 
     client.sendCommand = send;
   }
   return sent;
+}
+
+/** Extra arguments for an append-only file fsynced on every write: a restart keeps every acknowledged write. */
+export const AOF_ALWAYS = ['--appendonly', 'yes', '--appendfsync', 'always'];
+
+function readFileIfAny(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A timer that never keeps the test process alive. */
@@ -67,7 +80,7 @@ export function rawCommand(port: number, command: string, ms = 1000): Promise<st
   });
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -156,31 +169,165 @@ function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   });
 }
 
-/** A 3-master Redis Cluster (no replicas) on free loopback ports, all nodes in one temp dir. */
+/** How {@link RedisCluster.start} builds the cluster. */
+export interface ClusterOptions {
+  /** Replicas per master (default 0): with 1, six nodes, and a killed master's replica takes over. */
+  replicas?: number;
+  /** `cluster-node-timeout` (default 5000 ms): how long a silent master takes to be marked failed. */
+  nodeTimeoutMs?: number;
+}
+
+/** One line of `CLUSTER NODES`. */
+export interface ClusterNode {
+  id: string;
+  port: number;
+  flags: string[];
+  /** The id of its master, for a replica. */
+  masterId: string | null;
+  /** Slot ranges it serves, as [first, last]. */
+  slots: [number, number][];
+}
+
+/** Parses `CLUSTER NODES` as rawCommand returns it (a bulk reply). */
+function parseNodes(reply: string): ClusterNode[] {
+  const body = reply.slice(reply.indexOf('\r\n') + 2);
+  return body
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const [id, address, flags, master, , , , , ...slots] = line.split(' ');
+      return {
+        id: id!,
+        port: Number(/:(\d+)@/.exec(address!)?.[1]),
+        flags: flags!.split(','),
+        masterId: master === '-' ? null : master!,
+        slots: slots
+          .filter((r) => !r.startsWith('['))
+          .map((r) => {
+            const [a, b] = r.split('-');
+            return [Number(a), Number(b ?? a)] as [number, number];
+          }),
+      };
+    });
+}
+
+/** A 3-master Redis Cluster on free loopback ports (with `replicas`, also that many replicas per master), all nodes in one temp dir. */
 export class RedisCluster {
   private constructor(readonly nodes: RedisProcess[], private readonly dir: string) {}
 
-  /** Starts three nodes, joins them with `redis-cli --cluster create`, and waits (at most 20 s) for cluster_state:ok. */
-  static async start(): Promise<RedisCluster> {
+  /**
+   * Starts the nodes, joins them with `redis-cli --cluster create`, and waits (at most 20 s) for
+   * cluster_state:ok and, with replicas, for every replica's link to its master to be up.
+   */
+  static async start(options: ClusterOptions = {}): Promise<RedisCluster> {
+    const replicas = options.replicas ?? 0;
     const dir = mkdtempSync(join(tmpdir(), 'latchkey-cluster-'));
     const nodes: RedisProcess[] = [];
     const cluster = new RedisCluster(nodes, dir);
     try {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 3 * (1 + replicas); i++) {
         const port = await freePort();
-        const node = new RedisProcess(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '5000']);
+        const node = new RedisProcess(port, [
+          '--cluster-enabled', 'yes',
+          '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 5000),
+          // A replica's first sync starts at once (the default waits 5 s for more replicas to join it).
+          '--repl-diskless-sync-delay', '0',
+          '--logfile', join(dir, `redis-${port}.log`),
+        ]);
         nodes.push(node);
         await node.start();
       }
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], 30_000);
+      await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 30_000);
       for (const n of nodes) {
         await until(`cluster_state:ok on ${n.port}`, async () => ((await rawCommand(n.port, 'CLUSTER INFO')) ?? '').includes('cluster_state:ok'), 20_000);
+      }
+      if (replicas > 0) {
+        // Every node knows every replica (gossip takes a moment), and every replica is in sync.
+        for (const n of nodes) {
+          await until(
+            `every replica known to ${n.port}`,
+            async () => {
+              const reply = await rawCommand(n.port, 'CLUSTER NODES');
+              return reply !== null && parseNodes(reply).filter((x) => x.masterId !== null).length === 3 * replicas;
+            },
+            20_000,
+          );
+        }
+        for (const n of await cluster.topology()) {
+          if (n.masterId === null) continue;
+          await until(`replica ${n.port} in sync`, async () => ((await rawCommand(n.port, 'INFO replication')) ?? '').includes('master_link_status:up'), 20_000);
+        }
       }
     } catch (err) {
       await cluster.stop();
       throw err;
     }
     return cluster;
+  }
+
+  /** The cluster as a live node sees it (`CLUSTER NODES`); throws when no node answers. */
+  async topology(): Promise<ClusterNode[]> {
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const reply = await rawCommand(n.port, 'CLUSTER NODES', 1000);
+      if (reply !== null && reply.startsWith('$')) return parseNodes(reply);
+    }
+    throw new Error('no cluster node answered CLUSTER NODES');
+  }
+
+  /** The node process serving `slot` as master now. */
+  async masterOf(slot: number): Promise<RedisProcess> {
+    const master = (await this.topology()).find((n) => n.masterId === null && !n.flags.includes('fail') && n.slots.some(([a, b]) => slot >= a && slot <= b));
+    const node = master && this.nodes.find((p) => p.port === master.port);
+    if (!node) throw new Error(`no master serves slot ${slot}`);
+    return node;
+  }
+
+  /** The node process replicating `master`. */
+  async replicaOf(master: RedisProcess): Promise<RedisProcess> {
+    const nodes = await this.topology();
+    const id = nodes.find((n) => n.port === master.port)?.id;
+    const replica = nodes.find((n) => id !== undefined && n.masterId === id);
+    const node = replica && this.nodes.find((p) => p.port === replica.port);
+    if (!node) throw new Error(`no replica of ${master.port}`);
+    return node;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until a replica has taken over every slot `dead` served and every
+   * live node says cluster_state:ok.
+   */
+  async waitForFailover(dead: RedisProcess, timeoutMs: number): Promise<void> {
+    try {
+      await this.untilFailover(dead, timeoutMs);
+    } catch (err) {
+      // Say why: the last lines of the replicas' logs ("unable to failover: …").
+      const logs = this.nodes
+        .filter((n) => n !== dead)
+        .map((n) => {
+          const lines = (readFileIfAny(join(this.dir, `redis-${n.port}.log`)) ?? '').trim().split('\n');
+          return `--- ${n.port}\n${lines.slice(-6).join('\n')}`;
+        });
+      throw new Error(`${(err as Error).message}\n${logs.join('\n')}`);
+    }
+  }
+
+  private async untilFailover(dead: RedisProcess, timeoutMs: number): Promise<void> {
+    await until(
+      `a replica to take over from ${dead.port}`,
+      async () => {
+        const nodes = await this.topology().catch(() => []);
+        const owner = nodes.find((n) => n.port === dead.port);
+        if (!owner || owner.slots.length > 0 || !owner.flags.includes('fail')) return false;
+        for (const n of this.nodes) {
+          if (n.running && !((await rawCommand(n.port, 'CLUSTER INFO', 500)) ?? '').includes('cluster_state:ok')) return false;
+        }
+        return true;
+      },
+      timeoutMs,
+    );
   }
 
   get startupNodes(): { host: string; port: number }[] {
