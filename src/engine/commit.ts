@@ -114,12 +114,16 @@ export class Committer {
     let version = r.version;
     let stale = r.stale;
     for (let attempt = 1; ; attempt++) {
-      // Per-key changes commute, so only a rotation needs the version to be the one we loaded:
-      // two rotations racing would each hand out a key, and one of them would die after the grace.
-      // After too many conflicts we save without rotating rather than fail or lose the change.
-      const rotate = (this.o.rotateOnUpdate || r.recovering) && !stale && attempt < MAX_UPDATE_ATTEMPTS;
+      // Every update carries the version it was made from. For a rotation, so two rotations never
+      // race (each would hand out a key, and one would die after the grace); for every update, so
+      // one given up on and replayed late (a resend after a reconnect, another instance's retry)
+      // meets a conflict instead of undoing newer acknowledged writes. A conflict reloads and
+      // reapplies this request's per-key changes, so concurrent requests still all land. After too
+      // many conflicts the change is saved without a version or a rotation rather than failed or lost.
+      const versioned = attempt < MAX_UPDATE_ATTEMPTS;
+      const rotate = (this.o.rotateOnUpdate || r.recovering) && !stale && versioned;
       const rotateTo = rotate ? (this.store.rotatedKey?.(key, this.o.seedFor(key)) ?? undefined) : undefined;
-      const change = { set: snap.set, removed: snap.removed, expectedVersion: rotate ? version : undefined, rotateTo, graceMs: this.o.rotationGraceMs, settings: snap.settings };
+      const change = { set: snap.set, removed: snap.removed, expectedVersion: versioned ? version : undefined, rotateTo, graceMs: this.o.rotationGraceMs, settings: snap.settings };
       // A rotated cookie names both keys, `next~presented`: it opens the session whatever the store
       // did with this write (applied, applied late, applied twice, lost in a failover, not applied).
       const rotatedCookie = rotateTo === undefined ? undefined : this.cookie(r, `${rotateTo}~${key}`, ttl);

@@ -4,11 +4,9 @@
  * (it resends the unanswered commands of the connection it lost), or what a Cluster's retry on
  * another node does. The late write must not undo an acknowledged one.
  *
- * A rotating update carries the version it was made from, so a late one meets a version conflict
- * and changes nothing. An update that does not rotate carries no version (per-key changes commute
- * for concurrent requests), so a late one overwrites the newer value of the same key: with
- * `rotation: 'on-renew'` every update is such a one. That case is marked `it.failing` (a known
- * gap, reported; see docs-drafts/faults.md): it passes while the bug is there and fails once fixed.
+ * Every update carries the version it was made from, so a late one meets a version conflict and
+ * changes nothing, whether it rotates (the default) or not (`rotation: 'on-renew'`, or a request on a
+ * previous key inside its grace); concurrent requests still merge: a conflict reloads and reapplies.
  */
 import { MemoryStore, type SessionChange, StoreTimeoutError } from 'latchkey';
 import { SessionEngine, type SessionOptions } from 'latchkey/adapter';
@@ -64,7 +62,7 @@ describe('a write given up on that lands after the next acknowledged writes', ()
     expect(await story({})).toBe(4);
   });
 
-  it.failing("rotation 'on-renew': the late update (no version) must not undo the acknowledged 4", async () => {
+  it("rotation 'on-renew': the late update meets a version conflict too; the acknowledged 4 stays", async () => {
     expect(await story({ rotation: 'on-renew' })).toBe(4);
   });
 });
