@@ -106,9 +106,7 @@ export class SessionRecord {
   }
 
   /** Every key holding a value, as this request sees them. */
-  keys(): string[] {
-    return [...this.view().keys()];
-  }
+  keys(): string[] { return [...this.view().keys()]; }
 
   /** no-store for a request that carries a live session, when the option asks for it. */
   get cacheControl(): string | undefined {
@@ -120,17 +118,11 @@ export class SessionRecord {
     return this.key === null ? undefined : this.defaults.recordId(this.key);
   }
 
-  get readOnly(): boolean {
-    return this._readOnly;
-  }
+  get readOnly(): boolean { return this._readOnly; }
 
-  get ttl(): number {
-    return (this.newSettings ?? this.settings).ttl ?? this.defaults.ttl;
-  }
+  get ttl(): number { return (this.newSettings ?? this.settings).ttl ?? this.defaults.ttl; }
 
-  get persistent(): boolean {
-    return (this.newSettings ?? this.settings).persistent ?? this.defaults.persistent;
-  }
+  get persistent(): boolean { return (this.newSettings ?? this.settings).persistent ?? this.defaults.persistent; }
 
   /** The session's own settings (pending ones first), or undefined when it has none. */
   get ownSettings(): SessionSettings | undefined {
@@ -213,9 +205,7 @@ export class SessionRecord {
   }
 
   /** Loading failed and the request is served anyway (onStoreError 'anonymous'): nothing will be saved. */
-  serveReadOnly(): void {
-    this._readOnly = true;
-  }
+  serveReadOnly(): void { this._readOnly = true; }
 
   /** Drops what was loaded (`reload`) or marks the key the cookie named for deletion (corrupt, expired). */
   forget(doomedKey: string | null): void {
@@ -262,9 +252,7 @@ export class SessionRecord {
     this.isNew = true;
   }
 
-  setPhase(phase: Phase): void {
-    this.phase = phase;
-  }
+  setPhase(phase: Phase): void { this.phase = phase; }
 
   // --- Internals
 
