@@ -1,6 +1,6 @@
 // @ts-check
 // The soak's target process (bench/soak.js starts it): `node --expose-gc bench/soak-target.js '<json config>'`.
-// latchkey on Express or Koa with a RedisStore on one Redis or a Cluster, with the README's ioredis
+// latchkey on Express or Koa with a RedisStore on one Redis or a Cluster, with the README's earlier ioredis
 // options or ioredis's defaults, serving (values are JSON: {"n": number | null, "isNew": boolean}):
 //   /write  n + 1        /read  n        /renew  renew(), n        /purge  purge()
 // and, ahead of the framework:
@@ -17,12 +17,12 @@ const http = require('node:http');
 
 const SECRET = 'soak-secret-that-is-long-enough-0123456789';
 
-/** The ioredis options the README shows. */
-const README_OPTIONS = { commandTimeout: 1000, maxRetriesPerRequest: 1 };
-/** What docs-drafts/faults.md recommends (and why): the README's, a socket timeout, reconnection attempts at most 1 s apart. */
-const RECOMMENDED_OPTIONS = { ...README_OPTIONS, socketTimeout: 2000, retryStrategy: (/** @type {number} */ times) => Math.min(times * 100, 1000) };
+/** The pair the README showed before the soak (commandTimeout, maxRetriesPerRequest). */
+const PAIR_OPTIONS = { commandTimeout: 1000, maxRetriesPerRequest: 1 };
+/** What the README recommends ("Why the client options matter"): that pair, a socket timeout, reconnection attempts at most 1 s apart. */
+const RECOMMENDED_OPTIONS = { ...PAIR_OPTIONS, socketTimeout: 2000, retryStrategy: (/** @type {number} */ times) => Math.min(times * 100, 1000) };
 /** A Cluster's nodes never reconnect (ioredis refreshes the slots instead): no retryStrategy there. */
-const RECOMMENDED_CLUSTER_NODE_OPTIONS = { ...README_OPTIONS, socketTimeout: 2000 };
+const RECOMMENDED_CLUSTER_NODE_OPTIONS = { ...PAIR_OPTIONS, socketTimeout: 2000 };
 
 /**
  * @typedef {object} TargetConfig
@@ -138,10 +138,10 @@ async function serve(config) {
   /** @type {import('ioredis').Redis | import('ioredis').Cluster} */
   let client;
   if (config.cluster) {
-    const nodeOptions = { readme: README_OPTIONS, recommended: RECOMMENDED_CLUSTER_NODE_OPTIONS, defaults: undefined }[config.ioredis];
+    const nodeOptions = { readme: PAIR_OPTIONS, recommended: RECOMMENDED_CLUSTER_NODE_OPTIONS, defaults: undefined }[config.ioredis];
     client = new Cluster(config.cluster, nodeOptions ? { redisOptions: nodeOptions } : {});
   } else {
-    client = new Redis(config.redisUrl ?? '', { readme: README_OPTIONS, recommended: RECOMMENDED_OPTIONS, defaults: {} }[config.ioredis]);
+    client = new Redis(config.redisUrl ?? '', { readme: PAIR_OPTIONS, recommended: RECOMMENDED_OPTIONS, defaults: {} }[config.ioredis]);
   }
   client.on('error', () => {}); // reconnections during the faults: expected
   const store = tappedStore(client, config.prefix);
@@ -211,4 +211,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { README_OPTIONS, RECOMMENDED_OPTIONS };
+module.exports = { PAIR_OPTIONS, RECOMMENDED_OPTIONS };

@@ -8,8 +8,8 @@
 // 2. The fault runs: 20 browsers each incrementing a counter in its session (cookies followed, those
 //    of 503 responses too, as a browser keeps them), on Express, while Redis is
 //      paused (SIGSTOP, then SIGCONT), or killed (SIGKILL) and restarted on its port and dir with
-//      `--appendonly yes --appendfsync always`, each with the README's ioredis options, with
-//      ioredis's defaults, and with the options docs-drafts/faults.md recommends; then a Cluster (3 masters + 3 replicas) whose master holding the most
+//      `--appendonly yes --appendfsync always`, each with the README's earlier pair of ioredis options, with
+//      ioredis's defaults, and with the options the README recommends; then a Cluster (3 masters + 3 replicas) whose master holding the most
 //      sessions is killed while its replica lags behind it (its link cut, less than a think time
 //      before), so the replica that takes over lacks that master's last acknowledged writes.
 //    Each fault strikes just before a rotating update goes out (the target sends the signal; see its
@@ -51,7 +51,7 @@ const AFTER_MS = T.grace + T.after;
 /** @typedef {'readme' | 'defaults' | 'recommended'} ClientOptions */
 /** @type {Record<ClientOptions, string>} */
 const OPTION_LABELS = {
-  readme: "README's ioredis options",
+  readme: "commandTimeout 1000 + maxRetriesPerRequest 1",
   defaults: "ioredis's defaults",
   recommended: 'recommended ioredis options',
 };

@@ -35,8 +35,14 @@ function makeStore(env = process.env) {
   if (!env.REDIS_URL) return { store: new MemoryStore(), name: 'MemoryStore', about: 'in this process: a restart forgets every session (set REDIS_URL for RedisStore, DATABASE_URL for PostgresStore)' };
   const Redis = require('ioredis');
   const { RedisStore } = require('latchkey/redis');
-  // Fail fast instead of queueing for tens of seconds while Redis is away (see README, "RedisStore").
-  const client = new Redis(env.REDIS_URL, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+  // The README's recommended options ("RedisStore"): a 503 after 1 s, bounded queues while Redis
+  // is away, and back within 1 s of its return.
+  const client = new Redis(env.REDIS_URL, {
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    socketTimeout: 2000,
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+  });
   client.on('error', (err) => console.error('redis:', err.message));
   // REDIS_PREFIX: the keys' prefix, so several apps (or test runs) can share one Redis.
   const store = new RedisStore({ client, prefix: env.REDIS_PREFIX || 'latchkey-example:' });

@@ -5,7 +5,7 @@
  *   the engine gave up on them;
  * - killed (SIGKILL) and restarted on the same port and dir with `appendfsync always`: the writes
  *   in flight were either applied and fsynced with their answer lost, or never read by Redis (then
- *   ioredis resends them after the restart with its defaults, and drops them with the README's
+ *   ioredis resends them after the restart with its defaults, and drops them with
  *   `maxRetriesPerRequest: 1`);
  * - on a Cluster, a master killed while its replica lags behind it, so the replica that takes over
  *   lacks the master's last acknowledged writes (what asynchronous replication may lose).
@@ -16,7 +16,7 @@
  * those of 503 responses. After the fault, and past the rotation grace, every client must still
  * have its session, its counter must never have gone backwards, and its final value must be at
  * least the last one it saw acknowledged (on the Cluster: at most that one last write is lost);
- * every request is answered within storeTimeoutMs + 1 s. Each runs with the README's ioredis options
+ * every request is answered within storeTimeoutMs + 1 s. Each runs with commandTimeout + maxRetriesPerRequest 1
  * and with ioredis's defaults (where a paused Redis never answers and the engine's deadline alone
  * bounds the wait). Each case lost sessions before rotated cookies carried `next~previous`.
  * `LATCHKEY_DEBUG=1` prints each run's progress.
@@ -46,16 +46,16 @@ const AFTER_MAX_MS = 15_000;
 
 const SINGLE: RunOptions = { clients: CLIENTS, thinkMs: THINK_MS, faultMs: FAULT_MS };
 
-const README_OPTIONS: RedisOptions = { commandTimeout: 1000, maxRetriesPerRequest: 1 };
+const PAIR_OPTIONS: RedisOptions = { commandTimeout: 1000, maxRetriesPerRequest: 1 };
 /**
- * What docs-drafts/faults.md recommends: the README's, plus a socket timeout (a hung Redis's
+ * What the README recommends: the earlier pair (commandTimeout, maxRetriesPerRequest), plus a socket timeout (a hung Redis's
  * connection is dropped, with every command still waiting on it) and reconnection attempts at
  * most 1 s apart. The dropped connection's commands may still run (Redis had read them) and are
  * resent on reconnection too: applied twice.
  */
 const RECOMMENDED_OPTIONS: RedisOptions = {
-  ...README_OPTIONS,
-  // 2000 in docs-drafts/faults.md (with storeTimeoutMs 2000); 1500 here, so the 2-s pause outlasts it.
+  ...PAIR_OPTIONS,
+  // 2000 in the README (with storeTimeoutMs 2000); 1500 here, so the 2-s pause outlasts it.
   socketTimeout: 1500,
   retryStrategy: (times) => Math.min(times * 100, 1000),
 };
@@ -349,9 +349,9 @@ function expectNothingLost(r: RunResult): void {
 }
 
 const setups: [string, RedisOptions][] = [
-  ["the README's ioredis options (commandTimeout 1000, maxRetriesPerRequest 1)", README_OPTIONS],
+  ["commandTimeout 1000 + maxRetriesPerRequest 1 (the README's earlier pair)", PAIR_OPTIONS],
   ["ioredis's defaults", IOREDIS_DEFAULTS],
-  ["the recommended options (the README's, socketTimeout, reconnection at most 1 s apart)", RECOMMENDED_OPTIONS],
+  ["the README's recommended options (that pair, socketTimeout, reconnection at most 1 s apart)", RECOMMENDED_OPTIONS],
 ];
 
 describe.each(setups)('one Redis, %s', (label, options) => {
@@ -418,7 +418,7 @@ describe.each(setups)('one Redis, %s', (label, options) => {
  * session is lost; the acknowledged writes lost are measured (at most one per client there).
  */
 const clusterSetups: [string, IoClusterOptions][] = [
-  ["the README's ioredis options", { redisOptions: README_OPTIONS }],
+  ["commandTimeout 1000 + maxRetriesPerRequest 1", { redisOptions: PAIR_OPTIONS }],
   ["ioredis's defaults", {}],
 ];
 
