@@ -8,6 +8,7 @@
  * table, and `deleteExpired` judges expiry with the clock `load` uses. The one instant Node
  * supplies is `created_at`, the engine's own fact, which only the engine compares.
  */
+import { createHash } from 'node:crypto';
 import { ConfigError, LoadError } from '../errors';
 import type { SessionState } from './types';
 
@@ -38,6 +39,17 @@ export function tableNames(table: unknown): TableNames {
     qualified: parts.map((p) => `"${p}"`).join('.'),
     index: `"${name.slice(0, 63 - INDEX_SUFFIX.length)}${INDEX_SUFFIX}"`,
   };
+}
+
+/**
+ * The names the store prepares its statements under, one per operation and table. A named
+ * statement is parsed and planned once per connection; unnamed, the UPDATE's planning costs more
+ * than its execution (measured: about 0.3 ms against 0.1 ms, every write). The table's hash keeps
+ * two stores on different tables of one pool apart (node-postgres refuses one name for two texts).
+ */
+export function statementNames({ qualified }: TableNames): Record<'load' | 'save' | 'update' | 'updateTtl' | 'delete' | 'deleteExpired', string> {
+  const tag = `latchkey_${createHash('sha256').update(qualified).digest('hex').slice(0, 12)}`;
+  return { load: `${tag}_load`, save: `${tag}_save`, update: `${tag}_update`, updateTtl: `${tag}_ttl`, delete: `${tag}_delete`, deleteExpired: `${tag}_expired` };
 }
 
 /** Rows of a deleteExpired batch: small enough to stay far below any sensible statement_timeout. */

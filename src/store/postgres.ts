@@ -6,7 +6,7 @@
  */
 import { ConfigError, LoadError, SaveError, SessionError, UpdateError, VersionConflictError } from '../errors';
 import { newId, newValidator, rotatedKey, splitKey } from './keys';
-import { decodeData, jsonObject, statements, tableNames, unstorableKey, DELETE_BATCH } from './postgres-sql';
+import { decodeData, jsonObject, statementNames, statements, tableNames, unstorableKey, DELETE_BATCH } from './postgres-sql';
 import type { LoadedSession, SessionChange, SessionMeta, SessionSettings, SessionStore } from './types';
 
 /**
@@ -21,7 +21,7 @@ import type { LoadedSession, SessionChange, SessionMeta, SessionSettings, Sessio
  * ```
  */
 export interface PostgresPool {
-  query(config: { text: string; values?: unknown[]; query_timeout?: number }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(config: { name?: string; text: string; values?: unknown[]; query_timeout?: number }): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
 /** Options of {@link PostgresStore}. */
@@ -41,6 +41,12 @@ export interface PostgresStoreOptions {
    * `storeTimeoutMs`. Default 1500.
    */
   queryTimeoutMs?: number;
+  /**
+   * Prepare each statement once per connection, under a name (default true): planning the UPDATE
+   * costs more than running it. Set false behind a pooler that cannot keep prepared statements:
+   * PgBouncer before 1.21 in transaction mode, or 1.21+ with `max_prepared_statements = 0`.
+   */
+  namedStatements?: boolean;
 }
 
 type Operation = 'load' | 'save' | 'update' | 'updateTtl' | 'delete' | 'deleteExpired';
@@ -100,6 +106,7 @@ export class PostgresStore implements SessionStore {
   private readonly pool: PostgresPool;
   private readonly timeoutMs: number;
   private readonly sql: ReturnType<typeof statements>;
+  private readonly names: ReturnType<typeof statementNames> | undefined;
 
   /** @throws ConfigError when `pool` has no `query`, `table` is not a plain identifier, or `queryTimeoutMs` is not a positive number. */
   constructor(options: PostgresStoreOptions) {
@@ -108,7 +115,10 @@ export class PostgresStore implements SessionStore {
     if (!(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) throw new ConfigError('PostgresStore queryTimeoutMs must be a positive number of milliseconds');
     this.pool = options.pool;
     this.timeoutMs = timeout;
-    this.sql = statements(tableNames(options.table === undefined ? 'latchkey_sessions' : options.table));
+    const names = tableNames(options.table === undefined ? 'latchkey_sessions' : options.table);
+    this.sql = statements(names);
+    if (options.namedStatements !== undefined && typeof options.namedStatements !== 'boolean') throw new ConfigError('PostgresStore namedStatements must be a boolean');
+    this.names = options.namedStatements === false ? undefined : statementNames(names);
   }
 
   /**
@@ -235,7 +245,7 @@ export class PostgresStore implements SessionStore {
   /** One statement; a pg failure becomes the operation's latchkey error (status 503) with pg's error as `cause`. */
   private async run<R>(op: Operation, text: string, values: unknown[]): Promise<{ rows: R[]; rowCount: number | null }> {
     try {
-      return (await this.pool.query({ text, values, query_timeout: this.timeoutMs })) as { rows: R[]; rowCount: number | null };
+      return (await this.pool.query({ name: this.names?.[op], text, values, query_timeout: this.timeoutMs })) as { rows: R[]; rowCount: number | null };
     } catch (err) {
       throw failure(op, err);
     }

@@ -58,7 +58,7 @@ async function fresh(): Promise<{ store: PostgresStore; table: string; sql: stri
 const idOf = (key: string) => key.slice(0, 16);
 
 describe('PostgresStore configuration and identifiers', () => {
-  it('refuses a missing pool, a table that is not a plain identifier, a bad queryTimeoutMs', () => {
+  it('refuses a missing pool, a table that is not a plain identifier, a bad queryTimeoutMs or namedStatements', () => {
     expect(() => new PostgresStore({} as never)).toThrow(ConfigError);
     expect(() => new PostgresStore(undefined as never)).toThrow(ConfigError);
     expect(() => new PostgresStore({ pool: {} as never })).toThrow(ConfigError);
@@ -67,6 +67,7 @@ describe('PostgresStore configuration and identifiers', () => {
     for (const queryTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
       expect(() => new PostgresStore({ pool, queryTimeoutMs: queryTimeoutMs as number })).toThrow(ConfigError);
     }
+    for (const namedStatements of [0, 'no', null]) expect(() => new PostgresStore({ pool, namedStatements: namedStatements as boolean })).toThrow(ConfigError);
     for (const table of ['a', 'A_1', '_x', 's.t', 'a'.repeat(63), `${'b'.repeat(63)}.${'c'.repeat(63)}`]) expect(() => new PostgresStore({ pool, table })).not.toThrow();
   });
 
@@ -291,6 +292,45 @@ describe('PostgresStore statements', () => {
     } finally {
       await viaProxy.end();
       await proxy.close();
+    }
+  });
+
+  it('statements are prepared once per connection under per-table names; namedStatements: false prepares none', async () => {
+    const one = testPool({ max: 1 });
+    try {
+      const prepared = async () => (await one.query(`SELECT name, statement FROM pg_prepared_statements ORDER BY name`)).rows as { name: string; statement: string }[];
+      const [t1, t2] = [schema.table(), schema.table()];
+      const stores = [new PostgresStore({ pool: one, table: t1 }), new PostgresStore({ pool: one, table: t2 })];
+      for (const store of stores) {
+        await store.createTable();
+        // Twice each: the second time the connection runs what it prepared the first time.
+        for (let i = 0; i < 2; i++) {
+          const key = await store.save(new Map([['a', '1']]), 60);
+          const next = await store.update(key, rotation(store, key, { a: 2 }, { graceMs: 1000, expectedVersion: 1 }), 60);
+          expect((await store.load(next!))!.state.get('a')).toBe('2');
+        }
+      }
+      const names = (await prepared()).map((r) => r.name);
+      expect(names).toHaveLength(6);
+      for (const name of names) expect(name).toMatch(/^latchkey_[0-9a-f]{12}_(load|save|update)$/);
+      // Two tables on one pool: two sets of names, each set's statements naming one table.
+      const tablesByTag = new Map<string, Set<string | undefined>>();
+      for (const r of await prepared()) {
+        const tag = r.name.slice(0, 'latchkey_'.length + 12);
+        const table = [t1, t2].find((t) => r.statement.includes(quoted(t)));
+        tablesByTag.set(tag, (tablesByTag.get(tag) ?? new Set()).add(table));
+      }
+      expect([...tablesByTag.values()].map((set) => [...set]).sort()).toEqual([[t1], [t2]].sort());
+
+      await one.query('DEALLOCATE ALL');
+      const unnamed = new PostgresStore({ pool: one, table: t1, namedStatements: false });
+      const key = await unnamed.save(new Map([['b', '1']]), 60);
+      expect(await unnamed.update(key, change({ b: 2 }, [], { expectedVersion: 1 }), 60)).toBe(key);
+      expect((await unnamed.load(key))!.state.get('b')).toBe('2');
+      expect(await prepared()).toEqual([]);
+      for (const t of [t1, t2]) await schema.admin.query(`DROP TABLE ${quoted(t)}`);
+    } finally {
+      await one.end();
     }
   });
 
