@@ -67,7 +67,7 @@ describe('PostgresStore configuration and identifiers', () => {
     for (const queryTimeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
       expect(() => new PostgresStore({ pool, queryTimeoutMs: queryTimeoutMs as number })).toThrow(ConfigError);
     }
-    for (const namedStatements of [0, 'no', null]) expect(() => new PostgresStore({ pool, namedStatements: namedStatements as boolean })).toThrow(ConfigError);
+    for (const namedStatements of [0, 'no', null]) expect(() => new PostgresStore({ pool, namedStatements: namedStatements as unknown as boolean })).toThrow(ConfigError);
     for (const table of ['a', 'A_1', '_x', 's.t', 'a'.repeat(63), `${'b'.repeat(63)}.${'c'.repeat(63)}`]) expect(() => new PostgresStore({ pool, table })).not.toThrow();
   });
 
