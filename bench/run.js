@@ -94,6 +94,35 @@ async function dropTables(keyPrefixes) {
 }
 
 /**
+ * Drops the tables of earlier runs that did not finish (killed, crashed): their run's process is
+ * gone. connect-pg-simple names its primary key "session_pkey" whatever the table, and index names
+ * are unique per schema, so one leftover cps table makes every later cps target fail to start.
+ */
+async function dropLeftoverTables() {
+  const { Pool } = require('pg');
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+  try {
+    const { rows } = await pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^bench_(latchkey|cps)_bench_[0-9]+_'`);
+    for (const { tablename } of rows) {
+      const pid = Number(/** @type {string} */ (tablename).split('_')[3]);
+      if (!alive(pid)) await pool.query(`DROP TABLE IF EXISTS "${tablename}"`);
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+/** @param {number} pid */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return /** @type {NodeJS.ErrnoException} */ (err).code === 'EPERM';
+  }
+}
+
+/**
  * Redis commands (or SQL statements) the target process sent so far (0 when it cannot tell).
  * @param {number} port
  * @returns {Promise<number>}
@@ -128,6 +157,7 @@ async function main() {
   const admin = redis ? new Redis(redis.url) : null;
   /** Key prefixes by target: short, and this run's own, so that on REDIS_URL they can be removed at the end. */
   const prefixes = new Map(targets.map(([name], i) => [name, `bench:${process.pid}:${i}:`]));
+  if (targets.some(([, t]) => t.postgres)) await dropLeftoverTables();
   /** @type {Results} */
   const results = {};
   try {
