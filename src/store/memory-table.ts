@@ -41,6 +41,17 @@ export interface EntryExtra {
 const HASH_CHARS = 16;
 
 /**
+ * `a + b` as one flat string. V8 makes a concatenation of 13 or more characters a rope (a 32-byte
+ * node over both parts: 88 bytes for a hash and `{"n":1}` against 40 flat); reading a character
+ * flattens it, and the next GC drops the rope node. Measured: 234 → 187 bytes per MemoryStore session.
+ */
+function flat(a: string, b: string): string {
+  const s = a + b;
+  s.charCodeAt(0);
+  return s;
+}
+
+/**
  * One session. Kept lean, since a table may hold 100 000 of them: the validator hash and the values
  * in one string (a second string would cost another ~24 bytes of heap), createdAt in whole seconds
  * (a small integer, where epoch ms would need a boxed double), and whatever few entries need in
@@ -58,7 +69,7 @@ export class Entry {
     public expiresAt: number,
     createdAt: number,
   ) {
-    this.packed = hash + data;
+    this.packed = flat(hash, data);
     this.createdSec = Math.floor(createdAt / 1000);
   }
 
@@ -71,7 +82,7 @@ export class Entry {
   }
 
   set hash(hash: string) {
-    this.packed = hash + this.packed.slice(HASH_CHARS);
+    this.packed = flat(hash, this.packed.slice(HASH_CHARS));
   }
 
   /** The values, as `encodeState` wrote them. */
@@ -80,7 +91,7 @@ export class Entry {
   }
 
   set data(data: string) {
-    this.packed = this.packed.slice(0, HASH_CHARS) + data;
+    this.packed = flat(this.packed.slice(0, HASH_CHARS), data);
   }
 
   /** Whether `hash` is this entry's current validator hash, a previous one inside its grace, or neither. */
