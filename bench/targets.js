@@ -202,6 +202,21 @@ const LATCHKEY_STORES = {
 const ready = [];
 
 /**
+ * connect-redis on the `redis` client, as express-session and @fastify/session users run it.
+ * @param {{ redisUrl: string, keyPrefix: string }} ctx
+ */
+function connectRedisStore(ctx) {
+  const { createClient } = require('redis');
+  const { RedisStore } = require('connect-redis');
+  const client = createClient({ url: ctx.redisUrl });
+  client.connect().catch((/** @type {unknown} */ err) => {
+    console.error(err);
+    process.exit(1);
+  });
+  return new RedisStore({ client, prefix: ctx.keyPrefix });
+}
+
+/**
 * A table name of a target's own, from its key prefix: run.js drops it afterwards (bench_<kind>_<prefix>).
  * @param {string} keyPrefix @param {string} kind
  */
@@ -258,14 +273,7 @@ function expressSessionTarget(storeName) {
         const PgStore = require('connect-pg-simple')(expressSession);
         store = new PgStore({ pool: ctx.pgPool(), tableName: pgTable(ctx.keyPrefix, 'cps'), createTableIfMissing: true, pruneSessionInterval: false });
       } else if (storeName === 'connect-redis') {
-        const { createClient } = require('redis');
-        const { RedisStore } = require('connect-redis');
-        const client = createClient({ url: ctx.redisUrl });
-        client.connect().catch((err) => {
-          console.error(err);
-          process.exit(1);
-        });
-        store = new RedisStore({ client, prefix: ctx.keyPrefix });
+        store = connectRedisStore(ctx);
       } else {
         store = new expressSession.MemoryStore();
         const memory = store;
@@ -344,14 +352,7 @@ function fastifySessionTarget(storeName) {
       const fastifySession = require(['@fastify', 'session'].join('/'));
       let store;
       if (storeName === 'connect-redis') {
-        const { createClient } = require('redis');
-        const { RedisStore } = require('connect-redis');
-        const client = createClient({ url: ctx.redisUrl });
-        client.connect().catch((err) => {
-          console.error(err);
-          process.exit(1);
-        });
-        store = new RedisStore({ client, prefix: ctx.keyPrefix });
+        store = connectRedisStore(ctx);
       } else {
         store = new fastifySession.MemoryStore();
         const map = /** @type {Map<string, unknown>} */ (store.store);

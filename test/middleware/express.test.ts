@@ -12,6 +12,7 @@ import { MemoryStore, type SessionOptions } from 'latchkey';
 import { session } from 'latchkey/express';
 import { Jar, sessionCookie, setCookies } from '../support/cookies';
 import { SECRET } from '../support/harness';
+import { getWithFirstByte } from '../support/first-byte';
 import { SpyStore } from '../support/spy-store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -103,27 +104,7 @@ describe.each([
 
   it.each(writers)('%s', async (_label, handler, check) => {
     const { app, spy, saveDoneAt } = build(handler);
-    let firstByteAt = 0;
-    const res = await request(app)
-      .get('/w')
-      .buffer(true)
-      .parse((r, cb) => {
-        let text = '';
-        r.on('data', (c: Buffer) => {
-          if (firstByteAt === 0) firstByteAt = Date.now();
-          text += c.toString();
-        });
-        r.on('end', () => cb(null, text));
-      })
-      .on('response', () => {
-        if (firstByteAt === 0) firstByteAt = Date.now();
-      });
-    (res as { text: string }).text = res.body as string;
-    try {
-      res.body = JSON.parse(res.body as string);
-    } catch {
-      /* not JSON */
-    }
+    const { res, firstByteAt } = await getWithFirstByte(app, '/w');
     check(res);
     expect(spy.methods()).toEqual(['save']);
     const c = sessionCookie(res);
