@@ -25,7 +25,7 @@
 'use strict';
 const http = require('node:http');
 const path = require('node:path');
-const { RedisCluster, RedisServer, AOF_ALWAYS, rawCommand } = require('./soak-redis');
+const { RedisCluster, RedisServer, AOF_ALWAYS, rawCommand } = require('./redis-server');
 const { freePort, httpGet, redisServerVersion, runMain, sleep, startReady, versions } = require('./util');
 
 const args = process.argv.slice(2);
@@ -425,12 +425,12 @@ async function singleNodeRun(ioredis, kind) {
  * @returns {Promise<Row>}
  */
 async function clusterRun(ioredis) {
-  const cluster = await RedisCluster.start({ nodeTimeoutMs: 1500 });
+  const cluster = await RedisCluster.start({ replicas: 1, nodeTimeoutMs: 1500 });
   const target = await startSoakTarget({ framework: 'express', cluster: cluster.startupNodes, ioredis, prefix: PREFIX, rotationGraceMs: T.grace, storeTimeoutMs: T.storeTimeoutMs });
   const label = OPTION_LABELS[ioredis];
-  /** @type {import('./soak-redis').RedisServer | undefined} */
+  /** @type {import('./redis-server').RedisServer | undefined} */
   let victim;
-  /** @type {import('./soak-redis').RedisServer | undefined} */
+  /** @type {import('./redis-server').RedisServer | undefined} */
   let replica;
   /** @type {Browser[]} */
   const victims = [];
@@ -443,13 +443,13 @@ async function clusterRun(ioredis) {
       { clients: FAULT_CLIENTS, think: CLUSTER_THINK, faultMs: 0 },
       {
         prepare: async (browsers) => {
-          /** @type {Map<import('./soak-redis').RedisServer, Browser[]>} */
+          /** @type {Map<import('./redis-server').RedisServer, Browser[]>} */
           const byMaster = new Map();
           for (const b of browsers) {
             const m = await cluster.masterOfKey(PREFIX + b.recordId);
             byMaster.set(m, [...(byMaster.get(m) ?? []), b]);
           }
-          const [m, held] = /** @type {[import('./soak-redis').RedisServer, Browser[]]} */ ([...byMaster].sort((x, y) => y[1].length - x[1].length)[0]);
+          const [m, held] = /** @type {[import('./redis-server').RedisServer, Browser[]]} */ ([...byMaster].sort((x, y) => y[1].length - x[1].length)[0]);
           victim = m;
           replica = await cluster.replicaOf(m);
           victims.push(...held);

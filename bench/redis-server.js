@@ -1,16 +1,29 @@
 // @ts-check
-// The soak's redis-server processes (bench/soak.js): one on a free loopback port (optionally with an
-// append-only file fsynced on every write, so a restart on the same port and dir keeps every
-// acknowledged write), or a Cluster of 3 masters and 3 replicas. Signalled, killed and stopped by
-// pid, every wait bounded, temp dirs removed; a process that exits kills what it started.
-// (The tests' TypeScript twin is test/support/redis-server.ts.)
+// Throwaway redis-server processes, for the soak (bench/soak.js) and the tests (test/support/redis-server.ts
+// re-exports them): one on a free loopback port, or a 3-master Cluster (optionally with a replica per
+// master, for failovers). Nothing is written to disk (`--save '' --appendonly no`), so a restart starts
+// empty, unless the server was started with AOF_ALWAYS (then a restart on the same port and dir loads
+// every acknowledged write). Signalled, killed and stopped by pid, every wait bounded, temp dirs
+// removed; a process that exits kills what it started.
 'use strict';
 const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { SetupError, freePort, sleep } = require('./util');
+const { SetupError, freePort } = require('./util');
+
+/** A wait that never keeps the process (a test worker) alive. @param {number} ms */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** @param {string} file */
+function readFileIfAny(file) {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 /** Extra arguments: an append-only file fsynced on every write. */
 const AOF_ALWAYS = ['--appendonly', 'yes', '--appendfsync', 'always'];
@@ -72,7 +85,7 @@ class RedisServer {
    * @param {string[]} extra more redis-server arguments
    * @param {string} [dir] its directory (a temp dir of its own by default)
    */
-  constructor(port, extra = [], dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-soak-redis-'))) {
+  constructor(port, extra = [], dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-redis-'))) {
     this.port = port;
     this.extra = extra;
     this.dir = dir;
@@ -185,7 +198,7 @@ function parseNodes(reply) {
     });
 }
 
-/** 3 masters, each with one replica, on free loopback ports. */
+/** 3 masters (with `replicas`, also that many replicas per master) on free loopback ports, all nodes in one temp dir. */
 class RedisCluster {
   /** @param {RedisServer[]} nodes @param {string} dir */
   constructor(nodes, dir) {
@@ -193,20 +206,27 @@ class RedisCluster {
     this.dir = dir;
   }
 
-  /** Starts it and waits (at most 20 s each) for cluster_state:ok, every replica known everywhere and in sync. */
-  static async start({ nodeTimeoutMs = 1500 } = {}) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-soak-cluster-'));
+  /**
+   * Starts the nodes, joins them with `redis-cli --cluster create`, and waits (at most 20 s each) for
+   * cluster_state:ok and, with replicas, for every replica known everywhere and in sync.
+   * @param {{ replicas?: number, nodeTimeoutMs?: number }} [options] replicas per master (default 0);
+   *   `cluster-node-timeout` (default 5000 ms): how long a silent master takes to be marked failed
+   */
+  static async start({ replicas = 0, nodeTimeoutMs = 5000 } = {}) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latchkey-cluster-'));
     /** @type {RedisServer[]} */
     const nodes = [];
     const cluster = new RedisCluster(nodes, dir);
     try {
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 3 * (1 + replicas); i++) {
         const port = await freePort();
         const node = new RedisServer(
           port,
           [
             ...['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`)],
+            // A replica's first sync starts at once (the default waits 5 s for more replicas to join it).
             ...['--cluster-node-timeout', String(nodeTimeoutMs), '--repl-diskless-sync-delay', '0'],
+            ...['--logfile', path.join(dir, `redis-${port}.log`)],
           ],
           dir,
         );
@@ -216,7 +236,7 @@ class RedisCluster {
       await new Promise((resolve, reject) =>
         execFile(
           'redis-cli',
-          ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'],
+          ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
           { timeout: 30_000 },
           (err, stdout) => (err ? reject(new SetupError(`redis-cli --cluster create failed: ${err.message}\n${stdout}`)) : resolve(undefined)),
         ),
@@ -227,7 +247,8 @@ class RedisCluster {
           async () => {
             const info = (await rawCommand(n.port, 'CLUSTER INFO')) ?? '';
             const reply = await rawCommand(n.port, 'CLUSTER NODES');
-            return info.includes('cluster_state:ok') && reply !== null && parseNodes(reply).filter((x) => x.masterId !== null).length === 3;
+            // Gossip takes a moment: every node must know every replica.
+            return info.includes('cluster_state:ok') && reply !== null && parseNodes(reply).filter((x) => x.masterId !== null).length === 3 * replicas;
           },
           20_000,
         );
@@ -257,13 +278,17 @@ class RedisCluster {
     throw new Error('no cluster node answered CLUSTER NODES');
   }
 
-  /** The master serving the key `key`. @param {string} key */
-  async masterOfKey(key) {
-    const slot = Number(((await rawCommand(this.nodes[0]?.port ?? 0, `CLUSTER KEYSLOT ${key}`)) ?? ':-1').slice(1));
+  /** The node serving `slot` as master now. @param {number} slot */
+  async masterOf(slot) {
     const m = (await this.topology()).find((n) => n.masterId === null && !n.flags.includes('fail') && n.slots.some(([a, b]) => slot >= a && slot <= b));
     const node = m && this.nodes.find((p) => p.port === m.port);
-    if (!node) throw new Error(`no master serves ${key}`);
+    if (!node) throw new Error(`no master serves slot ${slot}`);
     return node;
+  }
+
+  /** The node serving the key `key` as master now. @param {string} key */
+  async masterOfKey(key) {
+    return this.masterOf(Number(((await rawCommand(this.nodes[0]?.port ?? 0, `CLUSTER KEYSLOT ${key}`)) ?? ':-1').slice(1)));
   }
 
   /** @param {RedisServer} master */
@@ -276,18 +301,29 @@ class RedisCluster {
     return node;
   }
 
-  /** Until a replica serves every slot `dead` did and every live node says cluster_state:ok (bounded). @param {RedisServer} dead @param {number} timeoutMs */
+  /**
+   * Until a replica serves every slot `dead` did and every live node says cluster_state:ok (bounded);
+   * a timeout says why, with the last lines of the other nodes' logs ("unable to failover: …").
+   * @param {RedisServer} dead @param {number} timeoutMs
+   */
   async waitForFailover(dead, timeoutMs) {
-    await until(
-      `a replica to take over from ${dead.port}`,
-      async () => {
-        const owner = (await this.topology().catch(() => [])).find((n) => n.port === dead.port);
-        if (!owner || owner.slots.length > 0 || !owner.flags.includes('fail')) return false;
-        for (const n of this.nodes) if (n.running && !((await rawCommand(n.port, 'CLUSTER INFO', 500)) ?? '').includes('cluster_state:ok')) return false;
-        return true;
-      },
-      timeoutMs,
-    );
+    try {
+      await until(
+        `a replica to take over from ${dead.port}`,
+        async () => {
+          const owner = (await this.topology().catch(() => [])).find((n) => n.port === dead.port);
+          if (!owner || owner.slots.length > 0 || !owner.flags.includes('fail')) return false;
+          for (const n of this.nodes) if (n.running && !((await rawCommand(n.port, 'CLUSTER INFO', 500)) ?? '').includes('cluster_state:ok')) return false;
+          return true;
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      const logs = this.nodes
+        .filter((n) => n !== dead)
+        .map((n) => `--- ${n.port}\n${(readFileIfAny(path.join(this.dir, `redis-${n.port}.log`)) ?? '').trim().split('\n').slice(-6).join('\n')}`);
+      throw new Error(`${/** @type {Error} */ (err).message}\n${logs.join('\n')}`);
+    }
   }
 
   async stop() {
@@ -296,4 +332,4 @@ class RedisCluster {
   }
 }
 
-module.exports = { AOF_ALWAYS, RedisCluster, RedisServer, rawCommand };
+module.exports = { AOF_ALWAYS, RedisCluster, RedisServer, freePort, rawCommand, until };
