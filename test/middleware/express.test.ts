@@ -12,7 +12,7 @@ import { MemoryStore, type SessionOptions } from 'latchkey';
 import { session } from 'latchkey/express';
 import { Jar, sessionCookie, setCookies } from '../support/cookies';
 import { SECRET } from '../support/harness';
-import { getWithFirstByte } from '../support/first-byte';
+import { expectSavedBeforeFirstByte, getWithFirstByte } from '../support/first-byte';
 import { SpyStore } from '../support/spy-store';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -104,16 +104,9 @@ describe.each([
 
   it.each(writers)('%s', async (_label, handler, check) => {
     const { app, spy, saveDoneAt } = build(handler);
-    const { res, firstByteAt } = await getWithFirstByte(app, '/w');
-    check(res);
-    expect(spy.methods()).toEqual(['save']);
-    const c = sessionCookie(res);
-    expect(c).toBeDefined();
-    expect(saveDoneAt()).toBeGreaterThan(0);
-    expect(saveDoneAt()).toBeLessThanOrEqual(firstByteAt);
-    // The next request sees what this response promised.
-    const next = await request(app).get('/read').set('Cookie', `sid=${c!.value}`);
-    expect(next.body).toEqual({ written: true });
+    const got = await getWithFirstByte(app, '/w');
+    check(got.res);
+    await expectSavedBeforeFirstByte(app, got, { methods: () => spy.methods(), saveDoneAt: saveDoneAt() });
   });
 
   it('HEAD gets the cookie and no body', async () => {

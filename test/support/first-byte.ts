@@ -1,5 +1,6 @@
 /** A GET whose body is kept as text (and parsed when it is JSON), with the moment its first byte arrived. */
 import request from 'supertest';
+import { sessionCookie } from './cookies';
 
 type App = Parameters<typeof request>[0];
 
@@ -26,4 +27,23 @@ export async function getWithFirstByte(app: App, path: string): Promise<{ res: r
     /* not JSON */
   }
   return { res, firstByteAt };
+}
+
+/**
+ * What every way of writing a response must give a session write: one save, finished before the
+ * first byte left, and a cookie the next request (GET /read) opens with the value written.
+ */
+export async function expectSavedBeforeFirstByte(
+  app: App,
+  got: { res: request.Response; firstByteAt: number },
+  saves: { methods(): string[]; saveDoneAt: number },
+): Promise<void> {
+  expect(saves.methods()).toEqual(['save']);
+  const c = sessionCookie(got.res);
+  expect(c).toBeDefined();
+  expect(saves.saveDoneAt).toBeGreaterThan(0);
+  expect(saves.saveDoneAt).toBeLessThanOrEqual(got.firstByteAt);
+  // The next request sees what this response promised.
+  const next = await request(app).get('/read').set('Cookie', `sid=${c!.value}`);
+  expect(next.body).toEqual({ written: true });
 }
