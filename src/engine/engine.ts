@@ -199,32 +199,36 @@ export class SessionEngine {
    * up on that was not applied, or one lost in a failover), and the commit makes it now.
    */
   private async load(r: SessionRecord, cookieKey: string, olderSecret: boolean): Promise<SessionRecord> {
-    const o = this.options;
     const tilde = cookieKey.indexOf(KEY_SEPARATOR);
-    const keys = tilde === -1 ? [cookieKey] : [cookieKey.slice(0, tilde), cookieKey.slice(tilde + 1)];
-    for (const [i, key] of keys.entries()) {
-      let loaded;
-      try {
-        loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key), o.store.inProcess === true);
-      } catch (err) {
-        if (err instanceof LoadError && err.kind === 'deserialization') {
-          // Corrupt data is not the client's fault and not an outage: serve a fresh session, drop the record.
-          o.onEvent({ type: 'corrupt-session', error: err });
-          r.forget(key);
-          break;
-        }
-        if (!o.anonymousOnStoreError) throw err;
-        o.onEvent({ type: 'store-unavailable', error: err as Error });
-        r.serveReadOnly();
-        return r;
-      }
-      if (loaded === null) continue; // strict mode: the client's key is never adopted (OWASP)
-      if (o.absoluteTtl !== undefined && o.now() >= loaded.createdAt + o.absoluteTtl * 1000) r.forget(key);
-      else r.adopt(key, loaded, olderSecret, i > 0);
-      break;
-    }
-    if (this.committer.needed(r)) r.onChange?.(r);
+    const first = tilde === -1 ? cookieKey : cookieKey.slice(0, tilde);
+    if ((await this.loadKey(r, first, olderSecret, false)) && tilde !== -1) await this.loadKey(r, cookieKey.slice(tilde + 1), olderSecret, true);
+    // Served read-only (the store failed, onStoreError 'anonymous'): nothing will be committed.
+    if (!r.readOnly && this.committer.needed(r)) r.onChange?.(r);
     return r;
+  }
+
+  /** Loads one key into the record; true when the store does not know it (the next key may be tried). */
+  private async loadKey(r: SessionRecord, key: string, olderSecret: boolean, previous: boolean): Promise<boolean> {
+    const o = this.options;
+    let loaded;
+    try {
+      loaded = await withDeadline('load', o.storeTimeoutMs, () => o.store.load(key), o.store.inProcess === true);
+    } catch (err) {
+      if (err instanceof LoadError && err.kind === 'deserialization') {
+        // Corrupt data is not the client's fault and not an outage: serve a fresh session, drop the record.
+        o.onEvent({ type: 'corrupt-session', error: err });
+        r.forget(key);
+        return false;
+      }
+      if (!o.anonymousOnStoreError) throw err;
+      o.onEvent({ type: 'store-unavailable', error: err as Error });
+      r.serveReadOnly();
+      return false;
+    }
+    if (loaded === null) return true; // strict mode: the client's key is never adopted (OWASP)
+    if (o.absoluteTtl !== undefined && o.now() >= loaded.createdAt + o.absoluteTtl * 1000) r.forget(key);
+    else r.adopt(key, loaded, olderSecret, previous);
+    return false;
   }
 
   private async commit(r: SessionRecord, cacheControl: unknown): Promise<FinishHeaders | null> {
