@@ -7,10 +7,13 @@
  * sees the head as it will leave and what it adds survives every form (the on-headers bug,
  * CVE-2025-7339).
  *
- * The state lives in a WeakMap and, for framework responses, the wrappers on the framework's
- * response prototype: arming adds no own property to the response. (Assigning own
- * `writeHead`/`write`/`end` over the prototype's cost ~15 µs per response in V8, and
- * `Object.setPrototypeOf` ~6 µs, measured with `npm run bench` and a CPU profile.)
+ * The state lives under a symbol on the response and, for framework responses, the wrappers on
+ * the framework's response prototype: arming adds one data property to the response, no own
+ * methods. (Assigning own `writeHead`/`write`/`end` over the prototype's cost ~15 µs per response
+ * in V8, and `Object.setPrototypeOf` ~6 µs, measured with `npm run bench` and a CPU profile. A
+ * WeakMap of held responses cost ~6 µs per armed response in the young-generation GC, which must
+ * trace every ephemeron whose key is still young: 14.5 → 8.8 µs of scavenges per Express write,
+ * `node --trace-gc` on bench/targets.js.)
  */
 import { type OutgoingHttpHeader, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
@@ -25,7 +28,9 @@ type Fn = (...args: unknown[]) => unknown;
  */
 export type BeforeHead = (statusCode: number) => Promise<void>;
 
-const holds = new WeakMap<ServerResponse, Hold>();
+const HOLD = Symbol('latchkey.hold');
+type Armed = ServerResponse & { [HOLD]?: Hold };
+const holdOf = (res: ServerResponse): Hold | undefined => (res as Armed)[HOLD];
 const METHODS: readonly Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 
 class Hold {
@@ -69,7 +74,7 @@ class Hold {
 type Held = ServerResponse;
 
 function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
-  const h = holds.get(this)!;
+  const h = holdOf(this)!;
   if (h.state === 'open') return h.original.writeHead.apply(this, args) as ServerResponse;
   // Apply its headers now, so the held step sees the head as it will be (Cache-Control, Set-Cookie).
   applyHeadHeaders(this, args);
@@ -78,12 +83,12 @@ function heldWriteHead(this: Held, ...args: unknown[]): ServerResponse {
 }
 
 function heldFlushHeaders(this: Held): void {
-  const h = holds.get(this)!;
+  const h = holdOf(this)!;
   if (!h.hold('flushHeaders', [], this.statusCode)) h.original.flushHeaders.call(this);
 }
 
 function heldWrite(this: Held, ...args: unknown[]): boolean {
-  const h = holds.get(this)!;
+  const h = holdOf(this)!;
   if (!h.hold('write', args, this.statusCode)) return h.original.write.apply(this, args) as boolean;
   // Ask a piping source to wait; 'drain' follows the replay.
   h.owesDrain = true;
@@ -91,7 +96,7 @@ function heldWrite(this: Held, ...args: unknown[]): boolean {
 }
 
 function heldEnd(this: Held, ...args: unknown[]): ServerResponse {
-  const h = holds.get(this)!;
+  const h = holdOf(this)!;
   if (!h.hold('end', args, this.statusCode)) h.original.end.apply(this, args);
   return this;
 }
@@ -100,7 +105,7 @@ const patched = new WeakSet<object>();
 
 /**
  * Puts the held methods on a framework's own response prototype (Express's per-app
- * `app.response`), once: unarmed responses pass straight through (one WeakMap miss), and
+ * `app.response`), once: unarmed responses pass straight through (one property miss), and
  * arming a response adds nothing to the object itself. Node's global ServerResponse.prototype
  * is never touched.
  */
@@ -114,7 +119,7 @@ function patchPrototype(proto: object): boolean {
       configurable: true,
       writable: true,
       value: function (this: ServerResponse, ...args: unknown[]) {
-        return (holds.has(this) ? held : original).apply(this, args);
+        return (holdOf(this) !== undefined ? held : original).apply(this, args);
       },
     });
   };
@@ -132,18 +137,15 @@ export function holdHead(res: ServerResponse, beforeHead: BeforeHead, onError: (
   const ownMethods = METHODS.some((m) => Object.prototype.hasOwnProperty.call(res, m));
   if (!ownMethods && proto !== ServerResponse.prototype && (patched.has(proto) || patchPrototype(proto))) {
     const parent = Object.getPrototypeOf(proto) as Record<Method, Fn>;
-    holds.set(res, new Hold(res, beforeHead, onError, { writeHead: parent.writeHead, write: parent.write, end: parent.end, flushHeaders: parent.flushHeaders }));
+    (res as Armed)[HOLD] = new Hold(res, beforeHead, onError, { writeHead: parent.writeHead, write: parent.write, end: parent.end, flushHeaders: parent.flushHeaders });
     return;
   }
-  holds.set(
-    res,
-    new Hold(res, beforeHead, onError, {
-      writeHead: res.writeHead as Fn,
-      write: res.write as Fn,
-      end: res.end as Fn,
-      flushHeaders: res.flushHeaders as Fn,
-    }),
-  );
+  (res as Armed)[HOLD] = new Hold(res, beforeHead, onError, {
+    writeHead: res.writeHead as Fn,
+    write: res.write as Fn,
+    end: res.end as Fn,
+    flushHeaders: res.flushHeaders as Fn,
+  });
   // A plain Node response, or one whose methods another middleware already wrapped on the object
   // itself: wrap on the object, on top of theirs. The wrappers stay in place once released (as
   // pass-throughs), so a wrapper installed after ours is never clobbered by a restore.

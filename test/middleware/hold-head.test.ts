@@ -1,7 +1,8 @@
 /**
  * holdHead on real Node responses over an in-memory socket, no HTTP server: the head and body
  * leave only after the step resolves, in order; a rejection drops them; arming a framework
- * response adds no own property and never touches Node's own ServerResponse.prototype.
+ * response adds no own method (one symbol-keyed data property) and never touches Node's own
+ * ServerResponse.prototype.
  */
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
@@ -148,13 +149,15 @@ describe.each([
 });
 
 describe('holdHead leaves no trace where it should not', () => {
-  it('a framework response gets no own property; Node\'s ServerResponse.prototype is never patched', () => {
+  it('a framework response gets no own method, only its hold under a symbol; Node\'s ServerResponse.prototype is never patched', () => {
     const before = Object.getOwnPropertyNames(ServerResponse.prototype);
     const nodeEnd = ServerResponse.prototype.end;
     const { res } = response(frameworkProto);
     const own = Object.getOwnPropertyNames(res).sort();
+    const symbols = Object.getOwnPropertySymbols(res).length;
     holdHead(res, async () => {}, () => {});
     expect(Object.getOwnPropertyNames(res).sort()).toEqual(own);
+    expect(Object.getOwnPropertySymbols(res)).toHaveLength(symbols + 1);
     expect(Object.getOwnPropertyNames(ServerResponse.prototype)).toEqual(before);
     expect(ServerResponse.prototype.end).toBe(nodeEnd);
     // A plain response armed: the wrappers are its own, Node's prototype still untouched.
