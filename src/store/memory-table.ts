@@ -37,7 +37,7 @@ export interface EntryExtra {
   sessionExpiresAt?: number;
 }
 
-/** Validator hashes are 16 latin1 characters (128 bits of SHA-256, `keys.ts`). */
+/** Validator hashes are 16 ASCII characters (112 bits of SHA-256, `keys.ts`). */
 const HASH_CHARS = 16;
 
 /**

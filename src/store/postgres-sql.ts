@@ -69,7 +69,7 @@ export function statements({ qualified: t, index }: TableNames) {
     createTable: `SELECT pg_advisory_xact_lock(hashtext('latchkey ' || '${t}'));
 CREATE TABLE IF NOT EXISTS ${t} (
   id         text COLLATE "C" PRIMARY KEY,  -- the record id: the cookie key's public half
-  hash       bytea NOT NULL,                 -- 16 bytes of SHA-256(validator): never the validator itself
+  hash       bytea NOT NULL,                 -- 16 bytes (112 bits) of SHA-256(validator): never the validator itself
   prev_hash  bytea,                          -- the rotated-out validator's hash, while its grace lasts
   prev_until timestamptz,                    -- … until then
   version    integer NOT NULL DEFAULT 1,     -- bumped by every update

@@ -6,7 +6,7 @@
  *
  * Hash layout, kept small so Redis keeps it as a listpack (under 200 bytes of Redis memory per
  * session with one value, measured by bench/redis-figures.js):
- *   h  hash of the current validator (16 raw bytes)   p, u  previous validator hash, and until when (epoch ms) it is valid
+ *   h  hash of the current validator (16 bytes)       p, u  previous validator hash, and until when (epoch ms) it is valid
  *   v  version, absent while it is 1                  c     createdAt (epoch seconds)
  *   t  the session's own TTL (s), if it has one       b     its persistent setting ('1' | '0'), if it has one
  *   .<key>  one field per session value, its JSON text
@@ -29,9 +29,6 @@ export interface RedisStoreOptions {
    */
   prefix?: string;
 }
-
-/** The validator hash as Redis keeps it: 16 raw bytes rather than 22 characters. */
-const raw = (hash: string): Buffer => Buffer.from(hash, 'latin1');
 
 /** TTL seconds (fractional allowed) as PEXPIRE milliseconds, never 0 (PEXPIRE 0 deletes at once). */
 const ms = (ttl: number): number => Math.max(1, Math.ceil(ttl * 1000));
@@ -96,7 +93,7 @@ export class RedisStore implements SessionStore {
     const parts = splitKey(key);
     if (!parts) return null;
     const now = Date.now();
-    const reply = await this.client.latchkeyLoad(this.prefix + parts.id, ...args(LOAD_ARGS, { hash: raw(parts.hash), now }));
+    const reply = await this.client.latchkeyLoad(this.prefix + parts.id, ...args(LOAD_ARGS, { hash: parts.hash, now }));
     const [code, version, createdSec, pttl, all] = reply as [number, number, number, number, string[]];
     if (code === Reply.UNKNOWN) return null;
     if (code === Reply.NOT_LATCHKEY) throw new LoadError('deserialization', `session record ${parts.id} is not a latchkey hash`);
@@ -139,7 +136,7 @@ export class RedisStore implements SessionStore {
     for (;;) {
       const id = newId();
       const { key, hash } = newValidator(id);
-      const created = await this.client.latchkeySave(this.prefix + id, ...args(SAVE_ARGS, { hash: raw(hash), createdAt, pttl: ms(ttl) }, fields));
+      const created = await this.client.latchkeySave(this.prefix + id, ...args(SAVE_ARGS, { hash, createdAt, pttl: ms(ttl) }, fields));
       if (created === 1) return key;
     }
   }
@@ -156,10 +153,10 @@ export class RedisStore implements SessionStore {
     for (const [k, v] of change.set) rest.push(`.${k}`, v);
     for (const k of change.removed) rest.push(`.${k}`);
     const values = {
-      hash: raw(parts.hash),
+      hash: parts.hash,
       now,
       expectedVersion: change.expectedVersion ?? '',
-      newHash: next ? raw(next.hash) : '',
+      newHash: next ? next.hash : '',
       graceUntil: change.graceMs > 0 ? now + change.graceMs : '',
       pttl: ms(ttl),
       settings: s ? `${s.ttl ?? ''}|${s.persistent === undefined ? '' : s.persistent ? '1' : '0'}` : '',
@@ -177,7 +174,7 @@ export class RedisStore implements SessionStore {
   async updateTtl(key: string, ttl: number): Promise<string | null> {
     const parts = splitKey(key);
     if (!parts) return null;
-    const done = await this.client.latchkeyUpdateTtl(this.prefix + parts.id, ...args(UPDATE_TTL_ARGS, { hash: raw(parts.hash), now: Date.now(), pttl: ms(ttl) }));
+    const done = await this.client.latchkeyUpdateTtl(this.prefix + parts.id, ...args(UPDATE_TTL_ARGS, { hash: parts.hash, now: Date.now(), pttl: ms(ttl) }));
     return done === 1 ? key : null;
   }
 
