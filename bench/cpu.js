@@ -9,6 +9,7 @@
 'use strict';
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const { Redis } = require('ioredis');
 const { httpGet, median, runMain, startRedis, startTarget } = require('./util');
 const { TARGETS } = require('./targets');
 
@@ -34,6 +35,13 @@ function load(options) {
   });
 }
 
+/** redis-server's CPU so far, µs (user + system, from INFO cpu). @param {Redis} client */
+async function redisCpuOf(client) {
+  const info = await client.info('cpu');
+  const field = (/** @type {string} */ name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
+}
+
 /** @param {number} port */
 async function cpuOf(port) {
   return /** @type {{ cpuMicros: number }} */ (JSON.parse((await httpGet(port, '/__stats')).body)).cpuMicros;
@@ -42,8 +50,11 @@ async function cpuOf(port) {
 runMain(async () => {
   const needsRedis = targets.some((t) => TARGETS[t]?.redis);
   const redis = needsRedis ? await startRedis() : undefined;
+  const redisClient = redis ? new Redis(redis.url) : undefined;
   /** @type {Record<string, number[]>} */
   const results = {};
+  /** @type {Record<string, number[]>} */
+  const redisResults = {};
   try {
     for (let round = 0; round < rounds; round++) {
       for (const name of round % 2 ? [...targets].reverse() : targets) {
@@ -55,9 +66,11 @@ runMain(async () => {
             // A short warm-up, so JIT compilation is not counted.
             await load({ port: proc.port, scenario, connections: 20, durationMs: 500, cookieName: t.cookie, bare: t.cookie === null });
             const before = await cpuOf(proc.port);
+            const redisBefore = t.redis && redisClient ? await redisCpuOf(redisClient) : undefined;
             const r = await load({ port: proc.port, scenario, connections: 20, durationMs, cookieName: t.cookie, bare: t.cookie === null });
             const spent = (await cpuOf(proc.port)) - before;
             (results[`${name} ${scenario}`] ??= []).push(spent / r.requests);
+            if (redisBefore !== undefined && redisClient) (redisResults[`${name} ${scenario}`] ??= []).push(((await redisCpuOf(redisClient)) - redisBefore) / r.requests);
           }
         } finally {
           await proc.stop();
@@ -65,12 +78,14 @@ runMain(async () => {
       }
     }
   } finally {
+    redisClient?.disconnect();
     await redis?.stop();
   }
-  console.log('| target | scenario | CPU µs per request (median) | rounds |');
-  console.log('|---|---|---:|---|');
+  console.log('| target | scenario | CPU µs per request (median) | rounds | redis-server CPU µs per request |');
+  console.log('|---|---|---:|---|---:|');
   for (const [key, xs] of Object.entries(results)) {
     const [name, scenario] = key.split(' ');
-    console.log(`| ${name} | ${scenario} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+    const r = redisResults[key];
+    console.log(`| ${name} | ${scenario} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(0)).join(', ')} | ${r ? median(r).toFixed(1) : ''} |`);
   }
 });
