@@ -10,15 +10,10 @@
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Redis } = require('ioredis');
-const { httpGet, median, runMain, startRedis, startTarget } = require('./util');
+const { commandLine, httpGet, median, runMain, startRedis, startTarget } = require('./util');
 const { TARGETS } = require('./targets');
 
-const args = process.argv.slice(2);
-/** @param {string} name @param {string} dflt */
-const value = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : String(args[i + 1]);
-};
+const { value } = commandLine();
 const targets = value('targets', 'koa,latchkey-koa:memory,express,latchkey-express:memory').split(',');
 const scenarios = value('scenarios', 'anon,read,write,new').split(',');
 const durationMs = Number(value('duration', '3000'));

@@ -10,14 +10,9 @@
 const { PerformanceObserver } = require('node:perf_hooks');
 const { SessionEngine } = require('../dist/adapter');
 const { MemoryStore } = require('../dist/store/memory');
-const { median, runMain } = require('./util');
+const { commandLine, median, runMain } = require('./util');
 
-const args = process.argv.slice(2);
-/** @param {string} name @param {string} dflt */
-const value = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : String(args[i + 1]);
-};
+const { value } = commandLine();
 const scenarios = value('scenarios', 'read,write,new').split(',');
 const n = Number(value('n', '50000'));
 const rounds = Number(value('rounds', '5'));

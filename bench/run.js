@@ -17,21 +17,14 @@ const { Redis } = require('ioredis');
 const { measureMemory, memoryTable } = require('./memory');
 const { renderSvg } = require('./svg');
 const { pgTable, TARGETS, missing } = require('./targets');
-const { httpGet, median, redisServerVersion, removeKeys, runMain, startRedis, startTarget, versions } = require('./util');
+const { commandLine, httpGet, median, redisServerVersion, removeKeys, runMain, startRedis, startTarget, versions } = require('./util');
 
-const args = process.argv.slice(2);
-/** @param {string} name */
-const flag = (name) => args.includes(`--${name}`);
-/** @param {string} name @param {string | number} dflt */
-const value = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : (args[i + 1] ?? dflt);
-};
+const { flag, value } = commandLine();
 const quick = flag('quick');
-const rounds = Number(value('rounds', quick ? 1 : 5));
-const durationMs = Number(value('duration', quick ? 1500 : 5000));
-const connections = Number(value('connections', 50));
-const only = String(value('only', ''));
+const rounds = Number(value('rounds', quick ? '1' : '5'));
+const durationMs = Number(value('duration', quick ? '1500' : '5000'));
+const connections = Number(value('connections', '50'));
+const only = value('only', '');
 /** @typedef {'anon' | 'read' | 'write' | 'new'} Scenario */
 /** @type {Scenario[]} */
 const SCENARIOS = ['anon', 'read', 'write', 'new'];

@@ -26,18 +26,11 @@
 const http = require('node:http');
 const path = require('node:path');
 const { RedisCluster, RedisServer, AOF_ALWAYS, rawCommand } = require('./redis-server');
-const { freePort, httpGet, redisServerVersion, runMain, sleep, startReady, versions } = require('./util');
+const { commandLine, freePort, httpGet, redisServerVersion, runMain, sleep, startReady, versions } = require('./util');
 
-const args = process.argv.slice(2);
-/** @param {string} name */
-const flag = (name) => args.includes(`--${name}`);
-/** @param {string} name @param {number} dflt */
-const value = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? dflt : Number(args[i + 1] ?? dflt);
-};
+const { flag, value } = commandLine();
 const quick = flag('quick');
-const BUDGET_MS = value('duration', quick ? 75 : 420) * 1000;
+const BUDGET_MS = Number(value('duration', quick ? '75' : '420')) * 1000;
 
 /**
  * The fault runs' timings. The full soak is the issue's original run: a fault 8 s in for 5 s, with

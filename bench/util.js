@@ -368,8 +368,25 @@ function versions(packages) {
   return out;
 }
 
+/**
+ * The command line's `--name value` and `--name` switches, one reader for every bench script.
+ * @param {readonly string[]} [argv]
+ */
+function commandLine(argv = process.argv.slice(2)) {
+  return {
+    /** @param {string} name */
+    flag: (name) => argv.includes(`--${name}`),
+    /** The value after `--name` as a string, or `dflt` when it is absent. @param {string} name @param {string} dflt */
+    value: (name, dflt) => {
+      const i = argv.indexOf(`--${name}`);
+      return i === -1 || argv[i + 1] === undefined ? dflt : String(argv[i + 1]);
+    },
+  };
+}
+
 module.exports = {
   SetupError,
+  commandLine,
   countKeys,
   freePort,
   httpGet,
