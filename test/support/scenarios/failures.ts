@@ -44,6 +44,16 @@ export function failuresScenarios(t: ScenarioContext): void {
       expect(sessionCookie(res)).toBeUndefined();
     });
 
+    it('a store that fails at commit: 503 through the error path (LATCHKEY_SAVE), the handler body not sent, no Set-Cookie', async () => {
+      const a = t.app();
+      t.spy.failWith.save = new Error('ECONNRESET');
+      const res = await request(a).get('/set?key=a&json=1');
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ error: 'LATCHKEY_SAVE' });
+      expect(sessionCookie(res)).toBeUndefined();
+      expect(t.spy.methods()).toEqual(['save']);
+    });
+
     it('a commit that never answers: 503, and the handler body is not sent', async () => {
       const a = t.app({ storeTimeoutMs: 200 });
       t.spy.hang.add('save');
