@@ -12,7 +12,7 @@
  * methods. (Assigning own `writeHead`/`write`/`end` over the prototype's cost ~15 µs per response
  * in V8, and `Object.setPrototypeOf` ~6 µs, measured with `npm run bench` and a CPU profile. A
  * WeakMap of held responses cost ~6 µs per armed response in the young-generation GC, which must
- * trace every ephemeron whose key is still young: 14.5 → 8.8 µs of scavenges per Express write,
+ * trace every ephemeron whose key is still young: 14.5 → 9.8 µs of scavenges per Express write,
  * `node --trace-gc` on bench/targets.js.)
  */
 import { type OutgoingHttpHeader, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -106,7 +106,7 @@ const patched = new WeakSet<object>();
 /**
  * Puts the held methods on a framework's own response prototype (Express's per-app
  * `app.response`), once: unarmed responses pass straight through (one property miss), and
- * arming a response adds nothing to the object itself. Node's global ServerResponse.prototype
+ * arming a response adds no method to the object itself. Node's global ServerResponse.prototype
  * is never touched.
  */
 function patchPrototype(proto: object): boolean {
