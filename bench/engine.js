@@ -8,8 +8,8 @@
 // 12.0 → 18.7 µs).
 'use strict';
 const { PerformanceObserver } = require('node:perf_hooks');
-const { SessionEngine } = require('../dist/adapter');
-const { MemoryStore } = require('../dist/store/memory');
+const { SessionEngine } = require('latchkey/adapter');
+const { MemoryStore } = require('latchkey');
 const { commandLine, median, runMain } = require('./util');
 
 const { value } = commandLine();
