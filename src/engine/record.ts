@@ -6,6 +6,7 @@
  */
 import { MAX_AGE_CAP_SECONDS } from '../cookie/serialize';
 import type { LoadedSession, SessionSettings, SessionState } from '../store/types';
+import { type Changes, overlay, split } from './changes';
 import { Handle, type Session, type SessionStatus } from './session';
 
 /**
@@ -70,7 +71,7 @@ export class SessionRecord {
   private loaded: SessionState = EMPTY;
   private settings: SessionSettings = {};
   /** Per-key changes: JSON text, or undefined for a removal. */
-  private changes: Map<string, string | undefined> | null = null;
+  private changes: Changes | null = null;
   /** The settings this request gave the session, when they differ from the loaded ones. */
   private newSettings: SessionSettings | undefined = undefined;
 
@@ -95,18 +96,13 @@ export class SessionRecord {
 
   /** The state as this request sees it. */
   view(): SessionState {
-    const changes = this.changes;
-    if (changes === null || changes.size === 0) return this.loaded;
-    const out = new Map(this.loaded);
-    for (const [k, v] of changes) {
-      if (v === undefined) out.delete(k);
-      else out.set(k, v);
-    }
-    return out;
+    return overlay(this.loaded, this.changes);
   }
 
   /** Every key holding a value, as this request sees them. */
-  keys(): string[] { return [...this.view().keys()]; }
+  keys(): string[] {
+    return [...this.view().keys()];
+  }
 
   /** no-store for a request that carries a live session, when the option asks for it. */
   get cacheControl(): string | undefined {
@@ -118,11 +114,17 @@ export class SessionRecord {
     return this.key === null ? undefined : this.defaults.recordId(this.key);
   }
 
-  get readOnly(): boolean { return this._readOnly; }
+  get readOnly(): boolean {
+    return this._readOnly;
+  }
 
-  get ttl(): number { return (this.newSettings ?? this.settings).ttl ?? this.defaults.ttl; }
+  get ttl(): number {
+    return (this.newSettings ?? this.settings).ttl ?? this.defaults.ttl;
+  }
 
-  get persistent(): boolean { return (this.newSettings ?? this.settings).persistent ?? this.defaults.persistent; }
+  get persistent(): boolean {
+    return (this.newSettings ?? this.settings).persistent ?? this.defaults.persistent;
+  }
 
   /** The session's own settings (pending ones first), or undefined when it has none. */
   get ownSettings(): SessionSettings | undefined {
@@ -205,7 +207,9 @@ export class SessionRecord {
   }
 
   /** Loading failed and the request is served anyway (onStoreError 'anonymous'): nothing will be saved. */
-  serveReadOnly(): void { this._readOnly = true; }
+  serveReadOnly(): void {
+    this._readOnly = true;
+  }
 
   /** Drops what was loaded (`reload`) or marks the key the cookie named for deletion (corrupt, expired). */
   forget(doomedKey: string | null): void {
@@ -215,14 +219,7 @@ export class SessionRecord {
   /** Takes the pending changes for a commit, leaving none; anything set from here on is a late change. */
   take(): Snapshot {
     const state = this.view();
-    const set = new Map<string, string>();
-    const removed = new Set<string>();
-    if (this.changes !== null) {
-      for (const [k, v] of this.changes) {
-        if (v === undefined) removed.add(k);
-        else set.set(k, v);
-      }
-    }
+    const { set, removed } = split(this.changes);
     const settings = this.newSettings;
     this.loaded = state;
     this.changes = null;
@@ -252,7 +249,9 @@ export class SessionRecord {
     this.isNew = true;
   }
 
-  setPhase(phase: Phase): void { this.phase = phase; }
+  setPhase(phase: Phase): void {
+    this.phase = phase;
+  }
 
   // --- Internals
 
