@@ -6,7 +6,7 @@
  */
 import { ConfigError, LoadError, SaveError, SessionError, UpdateError, VersionConflictError } from '../errors';
 import { newId, newValidator, rotatedKey, splitKey } from './keys';
-import { decodeData, jsonObject, statementNames, statements, tableNames, unstorableKey, DELETE_BATCH } from './postgres-sql';
+import { decodeData, jsonObject, type Operation, statementNames, statements, tableNames, unstorableKey, DELETE_BATCH } from './postgres-sql';
 import type { LoadedSession, SessionChange, SessionMeta, SessionSettings, SessionStore } from './types';
 
 /**
@@ -48,8 +48,6 @@ export interface PostgresStoreOptions {
    */
   namedStatements?: boolean;
 }
-
-type Operation = 'load' | 'save' | 'update' | 'updateTtl' | 'delete' | 'deleteExpired';
 
 interface LoadRow {
   stale: boolean;
@@ -138,7 +136,7 @@ export class PostgresStore implements SessionStore {
   async load(key: string): Promise<LoadedSession | null> {
     const parts = splitKey(key);
     if (!parts) return null;
-    const { rows } = await this.run<LoadRow>('load', this.sql.load, [parts.id, raw(parts.hash)]);
+    const { rows } = await this.run<LoadRow>('load', [parts.id, raw(parts.hash)]);
     const row = rows[0];
     if (!row) return null;
     const version = Number(row.version);
@@ -165,7 +163,7 @@ export class PostgresStore implements SessionStore {
       const id = newId();
       const { key, hash } = newValidator(id);
       const values = [id, raw(hash), data, s?.ttl ?? null, s?.persistent ?? null, createdAt, ms(ttl)];
-      const { rowCount } = await this.run('save', this.sql.save, values);
+      const { rowCount } = await this.run('save', values);
       if (rowCount === 1) return key;
     }
   }
@@ -195,7 +193,7 @@ export class PostgresStore implements SessionStore {
       ms(ttl),
       this.timeoutMs,
     ];
-    const { rows } = await this.run<UpdateRow>('update', this.sql.update, values);
+    const { rows } = await this.run<UpdateRow>('update', values);
     const row = rows[0];
     if (!row) return null;
     if (!row.updated) {
@@ -210,14 +208,14 @@ export class PostgresStore implements SessionStore {
   async updateTtl(key: string, ttl: number): Promise<string | null> {
     const parts = splitKey(key);
     if (!parts) return null;
-    const { rowCount } = await this.run('updateTtl', this.sql.updateTtl, [parts.id, raw(parts.hash), ms(ttl)]);
+    const { rowCount } = await this.run('updateTtl', [parts.id, raw(parts.hash), ms(ttl)]);
     return rowCount === 1 ? key : null;
   }
 
   /** Deletes the row, and with it every key of the session still inside its grace. */
   async delete(key: string): Promise<void> {
     const parts = splitKey(key);
-    if (parts) await this.run('delete', this.sql.delete, [parts.id]);
+    if (parts) await this.run('delete', [parts.id]);
   }
 
   /**
@@ -228,7 +226,7 @@ export class PostgresStore implements SessionStore {
   async deleteExpired(): Promise<number> {
     let total = 0;
     for (;;) {
-      const { rowCount } = await this.run('deleteExpired', this.sql.deleteExpired, []);
+      const { rowCount } = await this.run('deleteExpired', []);
       total += rowCount ?? 0;
       if ((rowCount ?? 0) < DELETE_BATCH) return total;
     }
@@ -242,10 +240,10 @@ export class PostgresStore implements SessionStore {
     return splitKey(key)?.id ?? null;
   }
 
-  /** One statement; a pg failure becomes the operation's latchkey error (status 503) with pg's error as `cause`. */
-  private async run<R>(op: Operation, text: string, values: unknown[]): Promise<{ rows: R[]; rowCount: number | null }> {
+  /** The operation's one statement; a pg failure becomes its latchkey error (status 503) with pg's error as `cause`. */
+  private async run<R>(op: Operation, values: unknown[]): Promise<{ rows: R[]; rowCount: number | null }> {
     try {
-      return (await this.pool.query({ name: this.names?.[op], text, values, query_timeout: this.timeoutMs })) as { rows: R[]; rowCount: number | null };
+      return (await this.pool.query({ name: this.names?.[op], text: this.sql[op], values, query_timeout: this.timeoutMs })) as { rows: R[]; rowCount: number | null };
     } catch (err) {
       throw failure(op, err);
     }
