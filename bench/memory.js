@@ -29,7 +29,7 @@
 'use strict';
 const http = require('node:http');
 const { Redis } = require('ioredis');
-const { TARGETS, missing, pgTable } = require('./targets');
+const { PG_URL, TARGETS, missing, pgTable } = require('./targets');
 const { countKeys, httpGet, removeKeys, runMain, startRedis, startTarget, usedMemory } = require('./util');
 
 /**
@@ -57,7 +57,7 @@ const METERS = {
     label: 'pg_total_relation_size',
     async open({ keyPrefix, target }) {
       const { Pool } = require('pg');
-      const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+      const pool = new Pool({ connectionString: process.env.DATABASE_URL || PG_URL, max: 1 });
       const table = `"${pgTable(keyPrefix, target.includes('pg-simple') ? 'cps' : 'latchkey')}"`;
       return {
         read: async () => Number((await pool.query(`SELECT pg_total_relation_size('${table}') AS n`)).rows[0].n),

@@ -16,7 +16,7 @@ const { spawn } = require('node:child_process');
 const { Redis } = require('ioredis');
 const { measureMemory, memoryTable } = require('./memory');
 const { renderSvg } = require('./svg');
-const { pgTable, TARGETS, missing } = require('./targets');
+const { PG_URL, pgTable, TARGETS, missing } = require('./targets');
 const { commandLine, httpGet, median, redisServerVersion, removeKeys, runMain, startRedis, startTarget, versions } = require('./util');
 
 const { flag, value } = commandLine();
@@ -78,7 +78,7 @@ function runLoad(options) {
  */
 async function dropTables(keyPrefixes) {
   const { Pool } = require('pg');
-  const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL || PG_URL, max: 1 });
   try {
     for (const prefix of keyPrefixes) for (const kind of ['latchkey', 'cps']) await pool.query(`DROP TABLE IF EXISTS "${pgTable(prefix, kind)}"`);
   } finally {
@@ -93,7 +93,7 @@ async function dropTables(keyPrefixes) {
  */
 async function dropLeftoverTables() {
   const { Pool } = require('pg');
-  const pool = new Pool({ connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test', max: 1 });
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL || PG_URL, max: 1 });
   try {
     const { rows } = await pool.query(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^bench_(latchkey|cps)_bench_[0-9]+_'`);
     for (const { tablename } of rows) {

@@ -30,7 +30,7 @@ const RECOMMENDED_CLUSTER_NODE_OPTIONS = { ...PAIR_OPTIONS, socketTimeout: 2000 
  * @property {number} port
  * @property {string} [redisUrl] one Redis
  * @property {{ host: string, port: number }[]} [cluster] or a Cluster's startup nodes
- * @property {'readme' | 'defaults' | 'recommended'} ioredis which client options
+ * @property {'pair' | 'defaults' | 'recommended'} ioredis which client options
  * @property {string} prefix every key starts with it
  * @property {number} [storeTimeoutMs] latchkey's option (its default when absent)
  * @property {number} [rotationGraceMs] latchkey's option (its default when absent)
@@ -138,10 +138,10 @@ async function serve(config) {
   /** @type {import('ioredis').Redis | import('ioredis').Cluster} */
   let client;
   if (config.cluster) {
-    const nodeOptions = { readme: PAIR_OPTIONS, recommended: RECOMMENDED_CLUSTER_NODE_OPTIONS, defaults: undefined }[config.ioredis];
+    const nodeOptions = { pair: PAIR_OPTIONS, recommended: RECOMMENDED_CLUSTER_NODE_OPTIONS, defaults: undefined }[config.ioredis];
     client = new Cluster(config.cluster, nodeOptions ? { redisOptions: nodeOptions } : {});
   } else {
-    client = new Redis(config.redisUrl ?? '', { readme: PAIR_OPTIONS, recommended: RECOMMENDED_OPTIONS, defaults: {} }[config.ioredis]);
+    client = new Redis(config.redisUrl ?? '', { pair: PAIR_OPTIONS, recommended: RECOMMENDED_OPTIONS, defaults: {} }[config.ioredis]);
   }
   client.on('error', () => {}); // reconnections during the faults: expected
   const store = tappedStore(client, config.prefix);

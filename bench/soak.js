@@ -41,15 +41,15 @@ const T = quick
   : { before: 8000, fault: 5000, grace: 10_000, storeTimeoutMs: 2000, heapEvery: 5000, think: 10, after: 1500 };
 /** After the fault: the grace and a little more, and until every browser has had 3 answers of 200 (at most 20 s). */
 const AFTER_MS = T.grace + T.after;
-/** @typedef {'readme' | 'defaults' | 'recommended'} ClientOptions */
+/** @typedef {'pair' | 'defaults' | 'recommended'} ClientOptions */
 /** @type {Record<ClientOptions, string>} */
 const OPTION_LABELS = {
-  readme: "commandTimeout 1000 + maxRetriesPerRequest 1",
+  pair: 'commandTimeout 1000 + maxRetriesPerRequest 1',
   defaults: "ioredis's defaults",
   recommended: 'recommended ioredis options',
 };
 /** @type {ClientOptions[]} */
-const OPTION_SETS = ['readme', 'defaults', 'recommended'];
+const OPTION_SETS = ['pair', 'defaults', 'recommended'];
 const FAULT_CLIENTS = 20;
 /** The cluster's browsers think longer than the replica's lag, so none rotates twice inside it. */
 const CLUSTER_THINK = 400;
@@ -220,7 +220,7 @@ const totals = (browsers) => ({
  */
 async function mixed(framework, ms) {
   const redis = await RedisServer.start();
-  const target = await startSoakTarget({ framework, redisUrl: redis.url, ioredis: 'readme', prefix: PREFIX });
+  const target = await startSoakTarget({ framework, redisUrl: redis.url, ioredis: 'pair', prefix: PREFIX });
   const heap = heapSampler(target.port, T.heapEvery);
   const browsers = Array.from({ length: 16 }, () => new Browser(target.port));
   let sessionsLost = 0;

@@ -404,7 +404,7 @@ function missing(target) {
   return (target.needs ?? []).filter((f) => !fs.existsSync(path.join(__dirname, '..', f)));
 }
 
-module.exports = { TARGETS, missing, pgTable };
+module.exports = { PG_URL, TARGETS, missing, pgTable };
 
 /**
  * Serves `name` on 127.0.0.1:`port` until SIGTERM.
